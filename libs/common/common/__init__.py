@@ -1,0 +1,1 @@
+"""Code shared by every Videoflix service: configuration, ports and their adapters, events."""

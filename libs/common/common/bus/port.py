@@ -1,0 +1,37 @@
+"""What a bus adapter must do. The contract tests in tests/common/test_bus_contract.py
+run the same cases against every adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from common.events import Envelope
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help: the message goes to the dead letters."""
+
+
+class Bus(Protocol):
+    async def start(self) -> None:
+        """Connect and declare the whole topology (exchange, queues, retry and dead letters)."""
+
+    async def close(self) -> None:
+        """Stop consumers (letting the message in hand finish) and disconnect."""
+
+    async def publish(self, envelope: Envelope) -> None:
+        """Publish durably; returns once the broker has confirmed it. Raises on failure."""
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 10) -> None:
+        """Deliver messages of `queue` (a name from `topology.QUEUES`) to `handler`.
+
+        The message is acknowledged after the handler returns. If it raises, the message is
+        retried after each delay of `retry_delays_ms`, then parked in the queue's dead letters.
+        `PermanentError` skips the retries.
+        """
+
+    async def dead_letters(self, queue: str) -> list[Envelope]:
+        """The envelopes parked for `queue` (for operators and tests); does not remove them."""

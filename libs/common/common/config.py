@@ -1,0 +1,106 @@
+"""Settings read from the environment, with the names operators rely on (see CONTRACT.md).
+
+Every service reads the same `Settings`; each only uses what it needs. In the all-in-one
+wiring the composition root derives per-service copies (e.g. one SQLite file per service).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ADMIN_EMAIL = "admin@example.com"
+DEFAULT_ADMIN_PASSWORD = "adminpassword"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # where the platform is reached
+    frontend_url: str = "http://127.0.0.1:5500"
+    public_base_url: str = "http://127.0.0.1:8000"
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["http://127.0.0.1:5500", "http://localhost:5500"]
+    )
+    port: int = 8000
+    environment: str = "development"
+
+    # accounts
+    admin_email: str = DEFAULT_ADMIN_EMAIL
+    admin_password: str = DEFAULT_ADMIN_PASSWORD
+    access_token_minutes: int = Field(default=60, ge=30)
+    refresh_token_days: int = Field(default=7, ge=1)
+    activation_token_hours: int = Field(default=72, ge=1)
+    reset_token_hours: int = Field(default=24, ge=1, le=24)
+    cookie_secure: bool = False
+    jwt_private_key: str = ""  # PEM; identity only
+    jwt_public_key: str = ""  # PEM; every verifier
+
+    # rate limits (requests per window per client address)
+    rate_limit_window_seconds: int = 60
+    rate_limit_login: int = 10
+    rate_limit_register: int = 5
+    rate_limit_password_reset: int = 5
+
+    # mail
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Videoflix <noreply@videoflix.local>"
+
+    # infrastructure: empty means "use the embedded adapter"
+    data_dir: Path = Path(".data")
+    database_url: str = ""
+    migrate_on_start: bool = False  # all-in-one: apply migrations at start-up
+    rabbitmq_url: str = ""
+    bus_exchange: str = "videoflix"
+    bus_retry_delays_ms: Annotated[list[int], NoDecode] = Field(default=[1000, 5000, 30000])
+    redis_url: str = ""
+    redis_key_prefix: str = ""  # lets several deployments (or test runs) share one Redis
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "videoflix"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+
+    # upstreams, for the gateway in the distributed wiring
+    identity_url: str = "http://127.0.0.1:8001"
+    catalog_url: str = "http://127.0.0.1:8002"
+    upstream_timeout_seconds: float = 30.0
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("bus_retry_delays_ms", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("frontend_url", "public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment.lower() in {"development", "dev", "test"}
+
+    @property
+    def uses_default_admin_password(self) -> bool:
+        return self.admin_password == DEFAULT_ADMIN_PASSWORD

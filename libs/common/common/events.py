@@ -1,0 +1,89 @@
+"""The events services exchange over the bus, as pydantic models.
+
+Every message travels in an `Envelope`; its `id` lets consumers drop redeliveries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+MAIL_ACTIVATION = "mail.activation"
+MAIL_PASSWORD_RESET = "mail.password_reset"
+VIDEO_UPLOADED = "video.uploaded"
+VIDEO_PROGRESS = "video.progress"
+VIDEO_TRANSCODED = "video.transcoded"
+VIDEO_FAILED = "video.failed"
+
+EventT = TypeVar("EventT", bound=BaseModel)
+
+
+class Envelope(BaseModel):
+    """What is on the wire: a routing key, a unique id and the event's payload."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    routing_key: str
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    payload: dict[str, Any]
+
+    def parse(self, model: type[EventT]) -> EventT:
+        return model.model_validate(self.payload)
+
+
+class Event(BaseModel):
+    """Base of every payload; `routing_key` names the event on the bus."""
+
+    ROUTING_KEY: ClassVar[str] = ""
+
+    @property
+    def routing_key(self) -> str:
+        return self.ROUTING_KEY
+
+    def envelope(self) -> Envelope:
+        return Envelope(routing_key=self.routing_key, payload=self.model_dump(mode="json"))
+
+
+class MailRequested(Event):
+    """identity -> mailer: send one account mail."""
+
+    kind: Literal["activation", "password_reset"]
+    address: str
+    link: str
+
+    @property
+    def routing_key(self) -> str:
+        return MAIL_ACTIVATION if self.kind == "activation" else MAIL_PASSWORD_RESET
+
+
+class VideoUploaded(Event):
+    """catalog -> transcoder: a source is in object storage, make the HLS ladder."""
+
+    ROUTING_KEY: ClassVar[str] = VIDEO_UPLOADED
+    video_id: int
+    source_key: str
+    has_custom_thumbnail: bool = False
+
+
+class VideoProgress(Event):
+    ROUTING_KEY: ClassVar[str] = VIDEO_PROGRESS
+    video_id: int
+    percent: int = Field(ge=0, le=100)
+
+
+class VideoTranscoded(Event):
+    ROUTING_KEY: ClassVar[str] = VIDEO_TRANSCODED
+    video_id: int
+    renditions: list[str]
+    duration: float
+    width: int
+    height: int
+    thumbnail_key: str | None = None
+
+
+class VideoFailed(Event):
+    ROUTING_KEY: ClassVar[str] = VIDEO_FAILED
+    video_id: int
+    reason: str

@@ -1,0 +1,48 @@
+"""HTTP helpers shared by the services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+
+
+class SlashOptionalRouter(APIRouter):
+    """Every route answers with and without its trailing slash, never with a redirect
+    (CONTRACT.md). The slash-less twin is hidden from the OpenAPI schema."""
+
+    def api_route(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        add = super().api_route
+
+        def decorator(func: Any) -> Any:
+            add(path, **kwargs)(func)
+            twin = path[:-1] if path.endswith("/") else path + "/"
+            if twin:
+                add(twin, **{**kwargs, "include_in_schema": False})(func)
+            return func
+
+        return decorator
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+        return self.api_route(path, methods=["GET"], **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+        return self.api_route(path, methods=["POST"], **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+        return self.api_route(path, methods=["PATCH"], **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+        return self.api_route(path, methods=["PUT"], **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+        return self.api_route(path, methods=["DELETE"], **kwargs)
+
+
+def client_ip(headers: Any, peer: str | None) -> str:
+    """The caller's address as the gateway saw it (it sets X-Forwarded-For for upstreams)."""
+    forwarded = headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return peer or "unknown"

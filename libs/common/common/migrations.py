@@ -1,0 +1,66 @@
+"""Alembic, run programmatically: each service keeps its scripts in `<service>/migrations/`.
+
+`upgrade()` is what all-in-one start-up and the `migrate` command call; `run_env()` is the body
+of every service's `migrations/env.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from common.db import async_url, is_sqlite
+
+
+def alembic_config(script_location: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    # '%' would be taken for interpolation by configparser
+    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    return config
+
+
+async def upgrade(script_location: Path, url: str) -> None:
+    """Bring the database to the newest revision. Alembic's env runs its own event loop, so it
+    runs in a worker thread."""
+    if is_sqlite(url):
+        _ensure_sqlite_dir(url)
+    await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    database = make_url(async_url(url)).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def run_env(*metadata: MetaData) -> None:
+    """Run the migrations of `env.py` online, on an async engine."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    batch = is_sqlite(url)
+
+    def _run(connection) -> None:  # type: ignore[no-untyped-def]
+        context.configure(
+            connection=connection,
+            target_metadata=list(metadata),
+            render_as_batch=batch,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def _online() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+        await engine.dispose()
+
+    asyncio.run(_online())

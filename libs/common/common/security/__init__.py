@@ -1,0 +1,1 @@
+"""Token signing and verification, revocation markers, and the trusted identity headers."""

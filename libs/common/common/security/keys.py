@@ -1,0 +1,62 @@
+"""The JWT key pair: Ed25519. Identity signs with the private key; everyone else verifies
+with the public key. In all-in-one mode a pair is generated on first start under DATA_DIR."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_pem: str
+    public_pem: str
+
+
+def generate_keypair() -> KeyPair:
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return KeyPair(private_pem, public_pem)
+
+
+def public_from_private(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def load_or_create_keypair(directory: Path) -> KeyPair:
+    """Read `jwt_private.pem` / `jwt_public.pem` from `directory`, creating them if absent."""
+    private_path, public_path = directory / "jwt_private.pem", directory / "jwt_public.pem"
+    if private_path.exists():
+        private_pem = private_path.read_text()
+        public_pem = public_path.read_text() if public_path.exists() else ""
+        return KeyPair(private_pem, public_pem or public_from_private(private_pem))
+    directory.mkdir(parents=True, exist_ok=True)
+    pair = generate_keypair()
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(pair.private_pem)
+    public_path.write_text(pair.public_pem)
+    return pair
+
+
+def normalize_pem(value: str) -> str:
+    """Accept PEMs from environment variables written with literal `\\n`."""
+    return value.replace("\\n", "\n").strip() + "\n" if value else ""

@@ -1,0 +1,36 @@
+"""Revocation markers in the key-value store, written by identity and read by the gateway.
+
+- a revoked session (logout): `revoked:session:<sid>`, kept as long as an access token lives;
+- a user whose sessions all ended (password reset): `revoked:user:<id>` = the time it happened;
+  tokens issued at or before it are refused.
+"""
+
+from __future__ import annotations
+
+import time
+
+from common.kv import KeyValueStore
+from common.security.tokens import AccessClaims
+
+
+def _session_key(session_id: str) -> str:
+    return f"revoked:session:{session_id}"
+
+
+def _user_key(user_id: int) -> str:
+    return f"revoked:user:{user_id}"
+
+
+async def revoke_session(kv: KeyValueStore, session_id: str, *, ttl_seconds: int) -> None:
+    await kv.set(_session_key(session_id), "1", ttl_seconds=ttl_seconds)
+
+
+async def revoke_user(kv: KeyValueStore, user_id: int, *, ttl_seconds: int) -> None:
+    await kv.set(_user_key(user_id), str(int(time.time())), ttl_seconds=ttl_seconds)
+
+
+async def is_revoked(kv: KeyValueStore, claims: AccessClaims) -> bool:
+    if await kv.get(_session_key(claims.sid)) is not None:
+        return True
+    revoked_at = await kv.get(_user_key(claims.user_id))
+    return revoked_at is not None and claims.iat <= int(revoked_at)

@@ -1,0 +1,62 @@
+"""What an object-store adapter must do. Keys are '/'-separated relative paths that callers
+have already validated; adapters still refuse anything that could escape their root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class ObjectNotFound(KeyError):
+    """No object under that key."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    content_type: str
+
+
+class ObjectStore(Protocol):
+    async def start(self) -> None:
+        """Make sure the bucket or directory exists."""
+
+    async def close(self) -> None: ...
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo: ...
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo: ...
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str, *, max_size: int | None
+    ) -> ObjectInfo:
+        """Store a stream of unknown length in constant memory (S3: multipart upload).
+
+        Raises `ObjectTooLarge` (and stores nothing) once more than `max_size` bytes came.
+        """
+
+    async def get_bytes(self, key: str) -> bytes: ...
+
+    async def download(self, key: str, path: Path) -> None: ...
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """Raises `ObjectNotFound`."""
+
+    def iter_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes `start..end` inclusive (HTTP Range semantics), streamed in chunks."""
+
+    async def list_keys(self, prefix: str) -> list[str]: ...
+
+    async def delete(self, key: str) -> None:
+        """Deleting a missing key is not an error."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many were deleted."""
+
+
+class ObjectTooLarge(ValueError):
+    """A streamed upload exceeded its size limit."""
