@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    def database_url_for(self, service: str) -> str:
+        """DATABASE_URL, or the service's own SQLite file under DATA_DIR when it is unset."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{service}.sqlite3').resolve()}"
+
     @property
     def is_development(self) -> bool:
         return self.environment.lower() in {"development", "dev", "test"}

@@ -1,8 +1,9 @@
 """Revocation markers in the key-value store, written by identity and read by the gateway.
 
 - a revoked session (logout): `revoked:session:<sid>`, kept as long as an access token lives;
-- a user whose sessions all ended (password reset): `revoked:user:<id>` = the time it happened;
-  tokens issued at or before it are refused.
+- a user whose sessions all ended (password reset): `revoked:user:<id>` = the second it
+  happened; tokens issued in an earlier second are refused. Identity also marks each of that
+  user's sessions, which covers tokens minted within that same second.
 """
 
 from __future__ import annotations
@@ -33,4 +34,4 @@ async def is_revoked(kv: KeyValueStore, claims: AccessClaims) -> bool:
     if await kv.get(_session_key(claims.sid)) is not None:
         return True
     revoked_at = await kv.get(_user_key(claims.user_id))
-    return revoked_at is not None and claims.iat <= int(revoked_at)
+    return revoked_at is not None and claims.iat < int(revoked_at)

@@ -1,0 +1,82 @@
+"""Build every service with one set of ports and serve them behind the gateway.
+
+The only module that imports more than one service. The gateway reaches identity and
+catalog through httpx's ASGI transport instead of the network; the workers (mailer,
+transcoder) run their consumers inside the same event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+import catalog.app
+import gateway.app
+import identity.app
+import mailer.app
+import transcoder.app
+from common.config import Settings
+from common.ports import Ports
+from common.security.keys import KeyPair, load_or_create_keypair, normalize_pem, public_from_private
+from common.security.tokens import TokenVerifier
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """Every service gets its own SQLite file under DATA_DIR and migrates at start-up."""
+    data_dir = settings.data_dir.resolve()
+    return settings.model_copy(
+        update={"data_dir": data_dir, "database_url": "", "migrate_on_start": True}
+    )
+
+
+def keypair_for(settings: Settings) -> KeyPair:
+    if settings.jwt_private_key:
+        private = normalize_pem(settings.jwt_private_key)
+        return KeyPair(private, public_from_private(private))
+    return load_or_create_keypair(settings.data_dir / "keys")
+
+
+def build_app(settings: Settings, ports: Ports | None = None) -> FastAPI:
+    settings = embedded_settings(settings)
+    ports = ports or Ports.from_settings(settings)
+    keys = keypair_for(settings)
+
+    identity_app = identity.app.create_app(settings, ports, private_key_pem=keys.private_pem)
+    catalog_app = catalog.app.create_app(settings, ports)
+    workers = [mailer.app.create_app(settings, ports), transcoder.app.create_app(settings, ports)]
+    app = gateway.app.create_app(
+        settings,
+        ports,
+        upstreams={
+            "identity": httpx.ASGITransport(app=identity_app),
+            "catalog": httpx.ASGITransport(app=catalog_app),
+        },
+        token_verifier=TokenVerifier(keys.public_pem),
+    )
+    services = [identity_app, catalog_app, *workers]
+    gateway_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        await ports.start()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for service in services:
+                    await stack.enter_async_context(service.router.lifespan_context(service))
+                await stack.enter_async_context(gateway_lifespan(app_))
+                yield
+        finally:
+            await ports.close()
+
+    app.router.lifespan_context = lifespan
+    app.state.services = {
+        "identity": identity_app,
+        "catalog": catalog_app,
+        "mailer": workers[0],
+        "transcoder": workers[1],
+    }
+    app.state.ports = ports
+    return app

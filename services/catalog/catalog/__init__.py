@@ -1,0 +1,1 @@
+"""Catalog: video metadata, the admin endpoint, HLS delivery; consumes transcoder results."""

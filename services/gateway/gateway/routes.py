@@ -1,0 +1,121 @@
+"""The public route table: which paths go to which upstream, under which policy.
+
+Every path answers with and without its trailing slash (never a redirect); anything under
+`/api/` that is not listed here is a 404, a listed path with another method a 405.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from starlette.routing import compile_path
+
+
+class Upstream(StrEnum):
+    IDENTITY = "identity"
+    CATALOG = "catalog"
+
+
+class Auth(StrEnum):
+    NONE = "none"  # public: the access token is never looked at
+    USER = "user"
+    ADMIN = "admin"
+
+
+class Csrf(StrEnum):
+    NONE = "none"  # a stale X-CSRFToken is ignored
+    COOKIE_AUTH = "cookie_auth"  # unsafe methods whose access token came from the cookie
+    ALWAYS = "always"  # unsafe methods, whatever authenticates them (logout)
+
+
+class Bucket(StrEnum):
+    LOGIN = "login"
+    REGISTER = "register"
+    PASSWORD_RESET = "password_reset"
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    name: str
+    path: str  # Starlette path pattern, without the trailing slash
+    upstream: Upstream
+    methods: tuple[str, ...]
+    auth: Auth = Auth.NONE
+    csrf: Csrf = Csrf.NONE
+    rate_limit: Bucket | None = None
+    prefix: bool = False  # the path and everything below it
+    needs_refresh_cookie: bool = False  # 400 before anything else when it is missing
+
+    def patterns(self) -> tuple[str, str]:
+        if self.prefix:
+            return self.path, self.path + "/{rest:path}"
+        return self.path, self.path + "/"
+
+
+_READ = ("GET", "HEAD")
+_WRITE = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec(
+        "register", "/api/register", Upstream.IDENTITY, ("POST",), rate_limit=Bucket.REGISTER
+    ),
+    RouteSpec("activate", "/api/activate/{uidb64}/{token}", Upstream.IDENTITY, _READ),
+    RouteSpec("login", "/api/login", Upstream.IDENTITY, ("POST",), rate_limit=Bucket.LOGIN),
+    RouteSpec(
+        "logout",
+        "/api/logout",
+        Upstream.IDENTITY,
+        ("POST",),
+        csrf=Csrf.ALWAYS,
+        needs_refresh_cookie=True,
+    ),
+    RouteSpec("token_refresh", "/api/token/refresh", Upstream.IDENTITY, ("POST",)),
+    RouteSpec(
+        "password_reset",
+        "/api/password_reset",
+        Upstream.IDENTITY,
+        ("POST",),
+        rate_limit=Bucket.PASSWORD_RESET,
+    ),
+    RouteSpec(
+        "password_confirm", "/api/password_confirm/{uidb64}/{token}", Upstream.IDENTITY, ("POST",)
+    ),
+    RouteSpec(
+        "video",
+        "/api/video",
+        Upstream.CATALOG,
+        _READ,
+        auth=Auth.USER,
+        csrf=Csrf.COOKIE_AUTH,
+        prefix=True,
+    ),
+    RouteSpec(
+        "admin",
+        "/api/admin",
+        Upstream.CATALOG,
+        _WRITE,
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
+        prefix=True,
+    ),
+)
+
+
+def _compiled() -> list[re.Pattern[str]]:
+    return [compile_path(p)[0] for spec in ROUTES for p in spec.patterns()]
+
+
+_PATTERNS = _compiled()
+
+
+def is_routed(path: str) -> bool:
+    """Whether the gateway forwards `path` (also an OpenAPI path template) to an upstream."""
+    return any(p.match(path) for p in _PATTERNS)
+
+
+def has_dot_segments(path: str) -> bool:
+    """`.`/`..` segments would be resolved by the HTTP client on the way out, so the upstream
+    could see another path than the one whose policy was applied here."""
+    return any(segment in {".", ".."} for segment in path.split("/"))

@@ -1,0 +1,1 @@
+"""Identity: accounts, activation, login sessions, password reset; signs access tokens."""

@@ -1,0 +1,71 @@
+"""Wiring of the identity service: database, outbox relay, token signer, routes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from common.config import Settings
+from common.db import Database
+from common.errors import install_error_handlers
+from common.health import health_router
+from common.migrations import upgrade
+from common.outbox import OutboxRelay
+from common.ports import Ports
+from common.security.keys import load_or_create_keypair, normalize_pem
+from common.security.tokens import TokenSigner
+from identity.router import router
+from identity.service import AccountService
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+def signing_key(settings: Settings) -> str:
+    """JWT_PRIVATE_KEY, or a key pair kept under DATA_DIR (created on first start)."""
+    if settings.jwt_private_key:
+        return normalize_pem(settings.jwt_private_key)
+    return load_or_create_keypair(settings.data_dir / "keys").private_pem
+
+
+def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None = None) -> FastAPI:
+    database = Database(settings.database_url_for("identity"))
+    signer = TokenSigner(
+        private_key_pem or signing_key(settings), settings.access_token_minutes * 60
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await upgrade(MIGRATIONS, database.url)
+        relay = OutboxRelay(database.sessionmaker, ports.bus)
+        accounts = AccountService(
+            settings, database.sessionmaker, ports.kv, signer, on_outbox_commit=relay.notify
+        )
+        app.state.settings = settings
+        app.state.accounts = accounts
+        relay.start()
+        await accounts.ensure_admin(settings.admin_email, settings.admin_password)
+        if settings.uses_default_admin_password and not settings.is_development:
+            log.warning(
+                "THE ADMIN ACCOUNT %s USES THE DEFAULT PASSWORD: set ADMIN_PASSWORD",
+                settings.admin_email,
+            )
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await database.dispose()
+
+    app = FastAPI(title="Videoflix identity", lifespan=lifespan)
+    app.router.redirect_slashes = False
+    install_error_handlers(app)
+    app.include_router(router)
+    app.include_router(
+        health_router({"database": database.ping, "bus": ports.bus.ping, "kv": ports.kv.ping})
+    )
+    return app

@@ -1,0 +1,348 @@
+"""The account use cases: register, activate, log in, refresh, log out, reset a password.
+
+No HTTP here: the router maps these results and exceptions onto the contract's answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.config import Settings
+from common.events import MailRequested
+from common.kv import KeyValueStore
+from common.outbox import add_to_outbox
+from common.security import revocation
+from common.security.tokens import TokenSigner
+from identity import links
+from identity.models import LoginSession, OneTimeToken, User, utcnow
+from identity.passwords import hash_password, needs_rehash, password_problems, verify_password
+
+log = logging.getLogger(__name__)
+
+ACTIVATION = "activation"
+PASSWORD_RESET = "password_reset"
+
+
+class InputRejected(Exception):
+    """Field-level problems with the input, as `{field: [messages]}`."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__(fields)
+        self.fields = fields
+
+
+class EmailUnavailable(Exception):
+    """Registration with an email that already has an account (answered generically)."""
+
+
+class InvalidCredentials(Exception):
+    pass
+
+
+class AccountInactive(Exception):
+    pass
+
+
+class InvalidLink(Exception):
+    """An activation or reset link that is unknown, expired, used or for another purpose."""
+
+
+class InvalidRefreshToken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    user: User
+    access_token: str
+    refresh_token: str
+    csrf_token: str
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class AccountService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        kv: KeyValueStore,
+        signer: TokenSigner,
+        *,
+        on_outbox_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.kv = kv
+        self.signer = signer
+        self.on_outbox_commit = on_outbox_commit
+
+    @property
+    def access_seconds(self) -> int:
+        return self.settings.access_token_minutes * 60
+
+    # ------------------------------------------------------------------ registration
+
+    async def register(self, email: str, password: str, confirmed_password: str) -> User:
+        email = normalize_email(email)
+        problems: dict[str, list[str]] = {}
+        if password != confirmed_password:
+            problems["confirmed_password"] = ["Passwords do not match."]
+        elif weak := password_problems(password, email=email):
+            problems["password"] = weak
+        if problems:
+            raise InputRejected(problems)
+
+        password_hash = hash_password(password)
+        async with self.sessionmaker() as db:
+            existing = await self._user_by_email(db, email)
+            if existing is not None:
+                if not existing.is_active:
+                    # the owner may have lost the first mail: send a fresh link
+                    await self._send_link(db, existing, ACTIVATION)
+                    await db.commit()
+                    self.on_outbox_commit()
+                raise EmailUnavailable
+            user = User(email=email, password_hash=password_hash, is_active=False)
+            db.add(user)
+            try:
+                await db.flush()
+            except IntegrityError as exc:  # a concurrent registration won the race
+                raise EmailUnavailable from exc
+            await self._send_link(db, user, ACTIVATION)
+            await db.commit()
+        self.on_outbox_commit()
+        log.info("user registered", extra={"user_id": user.id})
+        return user
+
+    async def activate(self, uidb64: str, token: str) -> None:
+        async with self.sessionmaker() as db:
+            link, user = await self._find_link(db, uidb64, token, ACTIVATION)
+            if user.is_active:
+                raise InvalidLink
+            await self._use_link(db, link)
+            user.is_active = True
+            user.activated_at = utcnow()
+            await db.commit()
+        log.info("user activated", extra={"user_id": user.id})
+
+    # ------------------------------------------------------------------ sessions
+
+    async def login(self, email: str, password: str) -> IssuedSession:
+        async with self.sessionmaker() as db:
+            user = await self._user_by_email(db, normalize_email(email))
+            if not verify_password(user.password_hash if user else None, password):
+                raise InvalidCredentials
+            assert user is not None
+            if not user.is_active:
+                raise AccountInactive
+            if needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)
+            refresh_token = links.new_secret()
+            session = LoginSession(
+                id=secrets.token_hex(16),
+                user_id=user.id,
+                refresh_hash=links.digest(refresh_token),
+                expires_at=utcnow() + timedelta(days=self.settings.refresh_token_days),
+            )
+            db.add(session)
+            await db.commit()
+        return IssuedSession(
+            user=user,
+            access_token=self._access_token(user, session.id),
+            refresh_token=refresh_token,
+            csrf_token=secrets.token_urlsafe(32),
+        )
+
+    async def refresh(self, refresh_token: str) -> str:
+        """A new access token for a live session; the refresh token itself is kept."""
+        async with self.sessionmaker() as db:
+            found = await self._live_session(db, refresh_token)
+            if found is None:
+                raise InvalidRefreshToken
+            session, user = found
+            session.last_refreshed_at = utcnow()
+            await db.commit()
+        return self._access_token(user, session.id)
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the session of this refresh token, and with it its access tokens. Logging
+        out of a session that is already gone is not an error."""
+        async with self.sessionmaker() as db:
+            session = await db.scalar(
+                select(LoginSession).where(LoginSession.refresh_hash == links.digest(refresh_token))
+            )
+            if session is None or session.revoked_at is not None:
+                return
+            session.revoked_at = utcnow()
+            await db.commit()
+        await revocation.revoke_session(self.kv, session.id, ttl_seconds=self.access_seconds + 60)
+
+    # ------------------------------------------------------------------ password reset
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a reset link if the account exists; the caller answers the same either way."""
+        async with self.sessionmaker() as db:
+            user = await self._user_by_email(db, normalize_email(email))
+            if user is None:
+                return
+            await self._send_link(db, user, PASSWORD_RESET)
+            await db.commit()
+        self.on_outbox_commit()
+
+    async def confirm_password_reset(
+        self, uidb64: str, token: str, new_password: str, confirm_password: str
+    ) -> None:
+        async with self.sessionmaker() as db:
+            link, user = await self._find_link(db, uidb64, token, PASSWORD_RESET)
+            if new_password != confirm_password:
+                raise InputRejected({"confirm_password": ["Passwords do not match."]})
+            if weak := password_problems(new_password, email=user.email):
+                raise InputRejected({"new_password": weak})
+            await self._use_link(db, link)
+            now = utcnow()
+            user.password_hash = hash_password(new_password)
+            user.password_changed_at = now
+            # following the link proved the mailbox, just as activation would have
+            if not user.is_active:
+                user.is_active, user.activated_at = True, now
+            await db.execute(  # every other reset link of this user dies with this one
+                update(OneTimeToken)
+                .where(
+                    OneTimeToken.user_id == user.id,
+                    OneTimeToken.purpose == PASSWORD_RESET,
+                    OneTimeToken.used_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+            live = (
+                await db.scalars(
+                    select(LoginSession.id).where(
+                        LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None)
+                    )
+                )
+            ).all()
+            await db.execute(
+                update(LoginSession)
+                .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            await db.commit()
+        ttl = self.access_seconds + 60
+        for session_id in live:
+            await revocation.revoke_session(self.kv, session_id, ttl_seconds=ttl)
+        await revocation.revoke_user(self.kv, user.id, ttl_seconds=ttl)
+        log.info("password reset", extra={"user_id": user.id, "sessions_revoked": len(live)})
+
+    # ------------------------------------------------------------------ admin
+
+    async def ensure_admin(self, email: str, password: str) -> User:
+        """Create the configured admin account, or make sure it is an active admin. An
+        existing account keeps its password (it may have been changed since)."""
+        email = normalize_email(email)
+        async with self.sessionmaker() as db:
+            user = await self._user_by_email(db, email)
+            if user is None:
+                user = User(email=email, password_hash=hash_password(password))
+                db.add(user)
+                log.info("admin account created", extra={"email": email})
+            user.is_admin = True
+            if not user.is_active:
+                user.is_active, user.activated_at = True, utcnow()
+            try:
+                await db.commit()
+            except IntegrityError:  # another replica created it at the same moment
+                await db.rollback()
+                user = await self._user_by_email(db, email)
+                assert user is not None
+        return user
+
+    # ------------------------------------------------------------------ helpers
+
+    def _access_token(self, user: User, session_id: str) -> str:
+        return self.signer.issue(
+            user_id=user.id, email=user.email, admin=user.is_admin, session_id=session_id
+        )
+
+    @staticmethod
+    async def _user_by_email(db: AsyncSession, email: str) -> User | None:
+        return await db.scalar(select(User).where(User.email == email))
+
+    async def _send_link(self, db: AsyncSession, user: User, purpose: str) -> None:
+        secret = links.new_secret()
+        hours = (
+            self.settings.activation_token_hours
+            if purpose == ACTIVATION
+            else self.settings.reset_token_hours
+        )
+        db.add(
+            OneTimeToken(
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=links.digest(secret),
+                expires_at=utcnow() + timedelta(hours=hours),
+            )
+        )
+        page = "activate.html" if purpose == ACTIVATION else "confirm_password.html"
+        link = (
+            f"{self.settings.frontend_url}/pages/auth/{page}"
+            f"?uid={links.encode_uid(user.id)}&token={secret}"
+        )
+        kind = "activation" if purpose == ACTIVATION else "password_reset"
+        add_to_outbox(db, MailRequested(kind=kind, address=user.email, link=link))
+
+    async def _find_link(
+        self, db: AsyncSession, uidb64: str, token: str, purpose: str
+    ) -> tuple[OneTimeToken, User]:
+        user_id = links.decode_uid(uidb64)
+        if user_id is None or not token or len(token) > 128:
+            raise InvalidLink
+        row = await db.scalar(
+            select(OneTimeToken).where(
+                OneTimeToken.token_hash == links.digest(token),
+                OneTimeToken.user_id == user_id,
+                OneTimeToken.purpose == purpose,
+            )
+        )
+        if row is None or row.used_at is not None or row.expires_at <= utcnow():
+            raise InvalidLink
+        user = await db.get(User, user_id)
+        if user is None:
+            raise InvalidLink
+        return row, user
+
+    @staticmethod
+    async def _use_link(db: AsyncSession, link: OneTimeToken) -> None:
+        """Mark the link used; of two concurrent uses of one link, one loses."""
+        result = await db.execute(
+            update(OneTimeToken)
+            .where(OneTimeToken.id == link.id, OneTimeToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InvalidLink
+
+    async def _live_session(
+        self, db: AsyncSession, refresh_token: str
+    ) -> tuple[LoginSession, User] | None:
+        if not refresh_token or len(refresh_token) > 128:
+            return None
+        session = await db.scalar(
+            select(LoginSession).where(LoginSession.refresh_hash == links.digest(refresh_token))
+        )
+        if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
+            return None
+        user = await db.get(User, session.user_id)
+        if user is None or not user.is_active:
+            return None
+        return session, user

@@ -1,0 +1,1 @@
+"""The mailer service: consumes mail requests from the bus, renders and sends them."""

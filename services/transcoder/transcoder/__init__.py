@@ -1,0 +1,1 @@
+"""Transcoder: one FFmpeg run per uploaded video -> HLS ladder and thumbnail."""

@@ -1,0 +1,4 @@
+from common.service import main
+from transcoder.app import create_app
+
+main("transcoder", create_app, default_port=8003)

@@ -1,0 +1,350 @@
+"""The bus port's contract, run against every adapter.
+
+The RabbitMQ adapter runs against the real broker (`rabbitmq_url`: a fresh vhost per test);
+it is skipped when none is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from common import events
+from common.bus import Bus, PermanentError
+from common.bus.memory import InMemoryBus
+from common.bus.topology import CATALOG, MAILER, TRANSCODER
+from common.events import Envelope
+
+DELAYS_MS = [50, 100]
+ATTEMPTS_MAX = 1 + len(DELAYS_MS)
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    url: str | None = None
+
+
+@pytest.fixture(params=["memory", "rabbitmq"])
+def target(request: pytest.FixtureRequest) -> Target:
+    if request.param == "rabbitmq":
+        return Target("rabbitmq", request.getfixturevalue("rabbitmq_url"))
+    return Target("memory")
+
+
+MakeBus = Callable[[], Awaitable[Bus]]
+
+
+@pytest.fixture
+async def make_bus(target: Target) -> AsyncIterator[MakeBus]:
+    """Builds started buses on the same target; closes them all afterwards."""
+    buses: list[Bus] = []
+
+    async def make() -> Bus:
+        bus: Bus
+        if target.kind == "rabbitmq":
+            from common.bus.rabbitmq import RabbitMQBus
+
+            assert target.url is not None
+            bus = RabbitMQBus(target.url, exchange="vf-test", retry_delays_ms=DELAYS_MS)
+        else:
+            bus = InMemoryBus(retry_delays_ms=DELAYS_MS)
+        await bus.start()
+        buses.append(bus)
+        return bus
+
+    yield make
+    for bus in reversed(buses):
+        await bus.close()
+
+
+@pytest.fixture
+async def bus(make_bus: MakeBus) -> Bus:
+    return await make_bus()
+
+
+async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def dead_letters_eventually(bus: Bus, queue: str, count: int) -> list[Envelope]:
+    deadline = time.monotonic() + 5.0
+    while True:
+        dead = await bus.dead_letters(queue)
+        if len(dead) >= count or time.monotonic() > deadline:
+            return dead
+        await asyncio.sleep(0.05)
+
+
+def uploaded(video_id: int = 1) -> Envelope:
+    return events.VideoUploaded(video_id=video_id, source_key=f"src/{video_id}.mp4").envelope()
+
+
+def mail() -> Envelope:
+    return events.MailRequested(
+        kind="activation", address="a@example.com", link="http://x/activate"
+    ).envelope()
+
+
+class Recorder:
+    """A handler that records what it got; `fail_first` runs raise `fail_with`."""
+
+    def __init__(self, *, fail_first: int = 0, fail_with: type[Exception] = RuntimeError) -> None:
+        self.received: list[Envelope] = []
+        self.times: list[float] = []
+        self.fail_first = fail_first
+        self.fail_with = fail_with
+
+    async def __call__(self, envelope: Envelope) -> None:
+        self.received.append(envelope)
+        self.times.append(time.monotonic())
+        if len(self.received) <= self.fail_first:
+            raise self.fail_with(f"boom #{len(self.received)}")
+
+
+# ---------------------------------------------------------------------- delivery and routing
+
+
+async def test_published_before_consume_is_delivered(bus: Bus) -> None:
+    sent = uploaded(7)
+    await bus.publish(sent)
+    handler = Recorder()
+    await bus.consume(TRANSCODER.name, handler)
+    await eventually(lambda: len(handler.received) == 1)
+    got = handler.received[0]
+    assert got == sent
+    assert got.parse(events.VideoUploaded).source_key == "src/7.mp4"
+
+
+async def test_routes_to_the_bound_queue_only(bus: Bus) -> None:
+    transcoder, mailer, catalog = Recorder(), Recorder(), Recorder()
+    await bus.consume(TRANSCODER.name, transcoder)
+    await bus.consume(MAILER.name, mailer)
+    await bus.consume(CATALOG.name, catalog)
+    video, letter = uploaded(), mail()
+    await bus.publish(video)
+    await bus.publish(letter)
+    await eventually(lambda: len(transcoder.received) == 1 and len(mailer.received) == 1)
+    await asyncio.sleep(0.1)
+    assert [e.id for e in transcoder.received] == [video.id]
+    assert [e.id for e in mailer.received] == [letter.id]
+    assert catalog.received == []
+
+
+async def test_unroutable_publish_is_an_error(bus: Bus) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - each adapter has its own error type
+        await bus.publish(Envelope(routing_key="nobody.listens", payload={}))
+
+
+async def test_consume_unknown_queue_is_an_error(bus: Bus) -> None:
+    with pytest.raises(ValueError):
+        await bus.consume("no.such.queue", Recorder())
+
+
+# ---------------------------------------------------------------------- retries and dead letters
+
+
+async def test_failing_handler_is_retried_until_it_succeeds(bus: Bus) -> None:
+    handler = Recorder(fail_first=2)
+    await bus.consume(TRANSCODER.name, handler)
+    sent = uploaded()
+    await bus.publish(sent)
+    await eventually(lambda: len(handler.received) == 3)
+    await asyncio.sleep(0.2)
+    assert len(handler.received) == 3
+    # each retry waits (at least) its delay
+    gaps = [b - a for a, b in zip(handler.times, handler.times[1:], strict=False)]
+    assert gaps[0] >= DELAYS_MS[0] / 1000 * 0.9
+    assert gaps[1] >= DELAYS_MS[1] / 1000 * 0.9
+    assert await bus.dead_letters(TRANSCODER.name) == []
+
+
+async def test_always_failing_handler_ends_in_dead_letters(bus: Bus) -> None:
+    handler = Recorder(fail_first=10**6)
+    await bus.consume(TRANSCODER.name, handler)
+    sent = uploaded(3)
+    await bus.publish(sent)
+    dead = await dead_letters_eventually(bus, TRANSCODER.name, 1)
+    assert [e.id for e in dead] == [sent.id]
+    assert dead[0] == sent
+    await asyncio.sleep(0.3)  # longer than every retry delay: no more attempts come
+    assert len(handler.received) == ATTEMPTS_MAX
+    # reading the dead letters does not remove them
+    assert [e.id for e in await bus.dead_letters(TRANSCODER.name)] == [sent.id]
+    assert await bus.dead_letters(MAILER.name) == []
+
+
+async def test_permanent_error_skips_retries(bus: Bus) -> None:
+    handler = Recorder(fail_first=10**6, fail_with=PermanentError)
+    await bus.consume(MAILER.name, handler)
+    sent = mail()
+    await bus.publish(sent)
+    dead = await dead_letters_eventually(bus, MAILER.name, 1)
+    assert [e.id for e in dead] == [sent.id]
+    await asyncio.sleep(0.3)
+    assert len(handler.received) == 1
+
+
+async def test_redelivery_keeps_the_envelope_id(bus: Bus) -> None:
+    """Consumers deduplicate on the id, so every delivery of a message carries the same one."""
+    handler = Recorder(fail_first=1)
+    await bus.consume(CATALOG.name, handler)
+    sent = events.VideoProgress(video_id=5, percent=40).envelope()
+    await bus.publish(sent)
+    await eventually(lambda: len(handler.received) == 2)
+    first, second = handler.received
+    assert first.id == second.id == sent.id
+    assert first == second == sent
+    assert first is not second
+
+
+# ---------------------------------------------------------------------- lifecycle
+
+
+async def test_messages_survive_a_bus_restart(target: Target, make_bus: MakeBus) -> None:
+    if target.kind == "memory":
+        pytest.skip("the in-memory bus is not durable by design")
+    first = await make_bus()
+    sent = uploaded(11)
+    await first.publish(sent)
+    await first.close()
+
+    second = await make_bus()
+    handler = Recorder()
+    await second.consume(TRANSCODER.name, handler)
+    await eventually(lambda: len(handler.received) == 1)
+    assert handler.received[0] == sent
+
+
+async def test_close_lets_the_running_handler_finish(target: Target, make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[uuid.UUID] = []
+
+    async def slow(envelope: Envelope) -> None:
+        started.set()
+        await release.wait()
+        finished.append(envelope.id)
+
+    await bus.consume(TRANSCODER.name, slow, prefetch=1)
+    sent = uploaded()
+    await bus.publish(sent)
+    await asyncio.wait_for(started.wait(), 5)
+    closing = asyncio.create_task(bus.close())
+    await asyncio.sleep(0.1)
+    assert not closing.done()
+    release.set()
+    await asyncio.wait_for(closing, 5)
+    assert finished == [sent.id]
+
+    if target.kind == "rabbitmq":
+        # it was acknowledged: a new consumer does not get it again
+        again = await make_bus()
+        handler = Recorder()
+        await again.consume(TRANSCODER.name, handler)
+        await asyncio.sleep(0.3)
+        assert handler.received == []
+
+
+# ---------------------------------------------------------------------- prefetch
+
+
+async def _max_concurrency(bus: Bus, prefetch: int, messages: int = 5) -> tuple[int, int]:
+    running = peak = done = 0
+
+    async def handler(envelope: Envelope) -> None:
+        nonlocal running, peak, done
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        done += 1
+
+    for i in range(messages):
+        await bus.publish(uploaded(i))
+    await bus.consume(TRANSCODER.name, handler, prefetch=prefetch)
+    await eventually(lambda: done == messages)
+    return peak, done
+
+
+async def test_prefetch_one_runs_one_handler_at_a_time(bus: Bus) -> None:
+    peak, done = await _max_concurrency(bus, prefetch=1)
+    assert (peak, done) == (1, 5)
+
+
+async def test_larger_prefetch_runs_handlers_concurrently(bus: Bus) -> None:
+    peak, _ = await _max_concurrency(bus, prefetch=3)
+    assert 1 < peak <= 3
+
+
+# ---------------------------------------------------------------------- adapter specifics
+
+
+async def test_rabbitmq_unparsable_body_goes_straight_to_dead_letters(
+    target: Target, bus: Bus
+) -> None:
+    if target.kind != "rabbitmq":
+        pytest.skip("only a broker can carry a body that is not an envelope")
+    import aio_pika
+
+    handler = Recorder()
+    await bus.consume(TRANSCODER.name, handler)
+    assert target.url is not None
+    connection = await aio_pika.connect(target.url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange("vf-test")
+        await exchange.publish(
+            aio_pika.Message(b"not json", message_id="raw-1"), routing_key=events.VIDEO_UPLOADED
+        )
+    dead = await dead_letters_eventually(bus, TRANSCODER.name, 1)
+    assert len(dead) == 1
+    assert dead[0].routing_key == events.VIDEO_UPLOADED
+    assert dead[0].payload == {"unparsable_body": "not json"}
+    assert handler.received == []
+
+
+async def test_ping(target: Target, make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    assert await bus.ping()  # type: ignore[attr-defined]
+    await bus.close()
+    assert not await bus.ping()  # type: ignore[attr-defined]
+
+
+async def test_in_memory_drain_waits_for_the_whole_cascade() -> None:
+    bus = InMemoryBus(retry_delays_ms=DELAYS_MS)
+    await bus.start()
+    results: list[Envelope] = []
+
+    async def transcoder(envelope: Envelope) -> None:
+        await asyncio.sleep(0.02)
+        video = envelope.parse(events.VideoUploaded)
+        await bus.publish(
+            events.VideoTranscoded(
+                video_id=video.video_id, renditions=["480p"], duration=1.0, width=1, height=1
+            ).envelope()
+        )
+
+    flaky = Recorder(fail_first=1)
+
+    async def catalog(envelope: Envelope) -> None:
+        await flaky(envelope)
+        results.append(envelope)
+
+    try:
+        await bus.consume(TRANSCODER.name, transcoder)
+        await bus.consume(CATALOG.name, catalog)
+        await bus.publish(uploaded(9))
+        await bus.drain()
+        assert [e.routing_key for e in results] == [events.VIDEO_TRANSCODED]
+    finally:
+        await bus.close()

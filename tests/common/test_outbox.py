@@ -1,0 +1,252 @@
+"""The transactional outbox, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from common import events
+from common.bus.memory import InMemoryBus
+from common.bus.topology import TRANSCODER
+from common.events import Envelope
+from common.outbox import OutboxBase, OutboxMessage, OutboxRelay, add_to_outbox
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(OutboxBase.metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class RecordingBus:
+    """Records published envelopes; the first `fail_first` publishes raise."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.published: list[Envelope] = []
+        self.calls = 0
+        self.fail_first = fail_first
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            raise ConnectionError("broker unreachable")
+        self.published.append(envelope)
+
+
+def uploaded(video_id: int) -> events.VideoUploaded:
+    return events.VideoUploaded(video_id=video_id, source_key=f"src/{video_id}.mp4")
+
+
+async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
+    async with sessions() as session:
+        result = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at))
+        return list(result.all())
+
+
+async def test_committed_event_is_published_and_marked(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = RecordingBus()
+    relay = OutboxRelay(sessions, bus, poll_interval=0.05)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        async with sessions() as session, session.begin():
+            envelope = add_to_outbox(session, uploaded(1))
+        relay.notify()
+        await eventually(lambda: len(bus.published) == 1)
+    finally:
+        await relay.stop()
+    assert bus.published == [envelope]
+    [row] = await rows(sessions)
+    assert row.id == str(envelope.id)
+    assert row.routing_key == events.VIDEO_UPLOADED
+    assert row.published_at is not None
+    assert row.attempts == 0
+
+
+async def test_events_are_published_in_commit_order(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = RecordingBus()
+    relay = OutboxRelay(sessions, bus, batch_size=2)  # type: ignore[arg-type]
+    sent = []
+    for i in range(5):
+        async with sessions() as session, session.begin():
+            sent.append(add_to_outbox(session, uploaded(i)))
+    # an Envelope goes in as it is
+    async with sessions() as session, session.begin():
+        sent.append(add_to_outbox(session, Envelope(routing_key="video.progress", payload={})))
+    assert await relay.flush() == 6
+    assert [e.id for e in bus.published] == [e.id for e in sent]
+    assert all(row.published_at is not None for row in await rows(sessions))
+    assert await relay.flush() == 0  # nothing is published twice
+
+
+async def test_rolled_back_transaction_publishes_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = RecordingBus()
+    relay = OutboxRelay(sessions, bus, poll_interval=0.05)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        async with sessions() as session:
+            add_to_outbox(session, uploaded(1))
+            await session.flush()  # the row reaches the database, uncommitted
+            await session.rollback()
+        with pytest.raises(RuntimeError):
+            async with sessions() as session, session.begin():
+                add_to_outbox(session, uploaded(2))
+                raise RuntimeError("the business change failed")
+        relay.notify()
+        await asyncio.sleep(0.2)
+        assert await relay.flush() == 0
+    finally:
+        await relay.stop()
+    assert bus.published == []
+    assert await rows(sessions) == []
+
+
+async def test_failed_publish_is_retried_and_nothing_is_lost(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = RecordingBus(fail_first=1)
+    relay = OutboxRelay(sessions, bus, poll_interval=0.05)  # type: ignore[arg-type]
+    async with sessions() as session, session.begin():
+        first = add_to_outbox(session, uploaded(1))
+        second = add_to_outbox(session, uploaded(2))
+
+    with pytest.raises(ConnectionError):
+        await relay.flush()
+    [row1, row2] = await rows(sessions)
+    assert row1.published_at is None and row1.attempts == 1
+    assert row1.last_error is not None and "broker unreachable" in row1.last_error
+    assert row2.published_at is None and row2.attempts == 0  # the batch stopped at the failure
+
+    relay.start()
+    try:
+        await eventually(lambda: len(bus.published) == 2)
+    finally:
+        await relay.stop()
+    assert {e.id for e in bus.published} == {first.id, second.id}
+    assert all(row.published_at is not None for row in await rows(sessions))
+
+
+async def test_relay_backs_off_then_recovers_in_the_background(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = RecordingBus(fail_first=2)
+    relay = OutboxRelay(sessions, bus, poll_interval=0.02)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        async with sessions() as session, session.begin():
+            sent = add_to_outbox(session, uploaded(1))
+        relay.notify()
+        await eventually(lambda: len(bus.published) == 1)
+    finally:
+        await relay.stop()
+    assert bus.published == [sent]
+    [row] = await rows(sessions)
+    assert row.attempts == 2 and row.published_at is not None
+
+
+async def test_old_published_rows_are_deleted(sessions: async_sessionmaker[AsyncSession]) -> None:
+    bus = RecordingBus()
+    async with sessions() as session, session.begin():
+        old = add_to_outbox(session, uploaded(1))
+        recent = add_to_outbox(session, uploaded(2))
+    relay = OutboxRelay(sessions, bus, poll_interval=0.05)  # type: ignore[arg-type]
+    assert await relay.flush() == 2
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == str(old.id))
+            .values(published_at=datetime.now(UTC) - timedelta(days=2))
+        )
+        pending = add_to_outbox(session, uploaded(3))
+    relay.start()  # the first pass also cleans up
+    try:
+        await eventually(lambda: len(bus.published) == 3)
+        await asyncio.sleep(0.1)
+    finally:
+        await relay.stop()
+    assert {row.id for row in await rows(sessions)} == {str(recent.id), str(pending.id)}
+
+
+async def test_concurrent_relays_publish_each_row_once(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no row locks: one relay per database there")
+    async with sessions() as session, session.begin():
+        sent = [add_to_outbox(session, uploaded(i)) for i in range(60)]
+
+    class SlowBus(RecordingBus):
+        async def publish(self, envelope: Envelope) -> None:
+            await asyncio.sleep(0.001)
+            await super().publish(envelope)
+
+    bus = SlowBus()
+    relays = [OutboxRelay(sessions, bus, batch_size=5) for _ in range(3)]  # type: ignore[arg-type]
+    counts = await asyncio.gather(*(relay.flush() for relay in relays))
+    assert sum(counts) == 60
+    assert sorted(str(e.id) for e in bus.published) == sorted(str(e.id) for e in sent)
+
+
+async def test_relay_feeds_a_real_bus(sessions: async_sessionmaker[AsyncSession]) -> None:
+    bus = InMemoryBus(retry_delays_ms=[10])
+    await bus.start()
+    received: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        received.append(envelope)
+
+    await bus.consume(TRANSCODER.name, handler)
+    relay = OutboxRelay(sessions, bus, poll_interval=0.05)
+    relay.start()
+    try:
+        async with sessions() as session, session.begin():
+            sent = add_to_outbox(session, uploaded(4))
+        relay.notify()
+        await eventually(lambda: len(received) == 1)
+    finally:
+        await relay.stop()
+        await bus.close()
+    assert received == [sent]
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
