@@ -15,5 +15,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if skipped:
         if reporter:
-            reporter.write_line(f"FAILED: {skipped} test(s) skipped under VIDEOFLIX_REQUIRE_SERVICES=1")
+            reporter.write_line(
+                f"FAILED: {skipped} test(s) skipped under VIDEOFLIX_REQUIRE_SERVICES=1"
+            )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

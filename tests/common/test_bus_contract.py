@@ -210,9 +210,8 @@ async def test_redelivery_keeps_the_envelope_id(bus: Bus) -> None:
 # ---------------------------------------------------------------------- lifecycle
 
 
+@pytest.mark.parametrize("target", ["rabbitmq"], indirect=True)  # in-memory: not durable
 async def test_messages_survive_a_bus_restart(target: Target, make_bus: MakeBus) -> None:
-    if target.kind == "memory":
-        pytest.skip("the in-memory bus is not durable by design")
     first = await make_bus()
     sent = uploaded(11)
     await first.publish(sent)
@@ -289,11 +288,10 @@ async def test_larger_prefetch_runs_handlers_concurrently(bus: Bus) -> None:
 # ---------------------------------------------------------------------- adapter specifics
 
 
+@pytest.mark.parametrize("target", ["rabbitmq"], indirect=True)  # only a broker carries raw bytes
 async def test_rabbitmq_unparsable_body_goes_straight_to_dead_letters(
     target: Target, bus: Bus
 ) -> None:
-    if target.kind != "rabbitmq":
-        pytest.skip("only a broker can carry a body that is not an envelope")
     import aio_pika
 
     handler = Recorder()

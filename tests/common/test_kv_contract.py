@@ -14,6 +14,7 @@ import pytest
 
 from common.kv import KeyValueStore
 from common.kv.memory import InMemoryKeyValueStore
+from tests.support.services import RedisTarget
 
 TTL = 0.3
 PAST_TTL = 0.45  # long enough after TTL for Redis's expiry to have happened
@@ -197,9 +198,8 @@ async def test_incr_on_a_non_integer_raises(kv: KeyValueStore) -> None:
 # ---------------------------------------------------------------- adapter specifics
 
 
-async def test_redis_prefix_isolates_stores(target: Target) -> None:
-    if target.kind != "redis":
-        pytest.skip("Redis only")
+async def test_redis_prefix_isolates_stores(redis_target: RedisTarget) -> None:
+    target = Target("redis", redis_target.url, redis_target.prefix)
     one = make_kv(target, prefix=f"{target.prefix}one:")
     two = make_kv(target, prefix=f"{target.prefix}two:")
     try:

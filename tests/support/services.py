@@ -100,6 +100,23 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
         await _pg_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+async def postgres_databases(postgres_server_url: str) -> AsyncIterator[object]:
+    """A factory of fresh databases (one per service in distributed tests); all dropped."""
+    made: list[str] = []
+    parts = urlsplit(postgres_server_url)
+
+    async def make() -> str:
+        name = f"vf_test_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(postgres_server_url, f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    yield make
+    for name in made:
+        await _pg_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # ---------------------------------------------------------------- RabbitMQ
 
 

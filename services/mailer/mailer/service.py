@@ -76,9 +76,10 @@ class Mailer:
             mail = envelope.parse(MailRequested)
             message = compose(mail, self.settings, mail_id=mail_id)
         except ValidationError as exc:
-            # the summary leaves out the input: it holds a token that must not reach the logs
+            # Name the fields only, and drop the cause: pydantic's message quotes the input,
+            # whose link holds a token that must not end up in the logs.
             fields = ", ".join(".".join(map(str, e["loc"])) or "payload" for e in exc.errors())
-            raise PermanentError(f"mail request {mail_id}: invalid payload ({fields})") from exc
+            raise PermanentError(f"mail request {mail_id}: invalid payload ({fields})") from None
         except InvalidMail as exc:
             raise PermanentError(f"mail request {mail_id}: {exc}") from exc
 

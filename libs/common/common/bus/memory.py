@@ -97,7 +97,7 @@ class InMemoryBus:
     async def ping(self) -> bool:
         return self._started
 
-    async def drain(self, timeout: float = 5) -> None:  # noqa: ASYNC109 - the helper's API
+    async def drain(self, timeout: float = 5) -> None:
         """Wait until every consumed queue is empty, no retry is pending and no handler runs.
 
         Queues nobody consumes are ignored (their messages wait for a consumer). Raises

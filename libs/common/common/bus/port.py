@@ -22,6 +22,9 @@ class Bus(Protocol):
     async def close(self) -> None:
         """Stop consumers (letting the message in hand finish) and disconnect."""
 
+    async def ping(self) -> bool:
+        """True when the broker connection is up (readiness)."""
+
     async def publish(self, envelope: Envelope) -> None:
         """Publish durably; returns once the broker has confirmed it. Raises on failure."""
 

@@ -21,7 +21,7 @@ return value
 
 def _ttl_ms(ttl_seconds: float) -> int:
     """Milliseconds, rounded up so a tiny positive TTL still expires later, not now."""
-    return math.ceil(ttl_seconds * 1000)
+    return math.ceil(round(ttl_seconds * 1000, 6))  # round: 0.7 * 1000 is 700.0000000000001
 
 
 class RedisKeyValueStore:

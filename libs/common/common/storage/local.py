@@ -263,6 +263,11 @@ class LocalObjectStore:
             # shielded: a cancelled upload must still not leave its temp file behind
             await asyncio.shield(asyncio.to_thread(self._discard, writer))
             raise
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:  # we stopped early: let the source release what it holds
+                with contextlib.suppress(Exception):
+                    await aclose()
 
     # ------------------------------------------------------------------ reads
 

@@ -27,6 +27,9 @@ class ObjectStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> bool:
+        """True when the store answers (readiness)."""
+
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> ObjectInfo: ...
 
     async def put_file(self, key: str, path: Path, content_type: str) -> ObjectInfo: ...

@@ -15,6 +15,7 @@ import os
 import queue
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ READ_CHUNK = 256 * 1024
 QUEUE_CHUNKS = 8
 """Chunks buffered between the producer and the upload thread."""
 DELETE_BATCH = 1000  # the most one DeleteObjects request takes
+STREAM_UPLOAD_THREADS = 16
+"""A streamed upload holds a thread for as long as its client keeps sending; these get their own
+pool so that slow uploads cannot starve the default executor every other call runs in."""
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"}
 _EOF = object()
@@ -127,6 +131,9 @@ class S3ObjectStore:
                 total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
+        self._upload_pool = ThreadPoolExecutor(
+            max_workers=STREAM_UPLOAD_THREADS, thread_name_prefix="s3-upload"
+        )
         self._client = Minio(
             endpoint,
             access_key=access_key or None,
@@ -151,6 +158,7 @@ class S3ObjectStore:
         await asyncio.to_thread(ensure_bucket)
 
     async def close(self) -> None:
+        self._upload_pool.shutdown(wait=False)
         self._http.clear()
 
     async def ping(self) -> bool:
@@ -204,7 +212,7 @@ class S3ObjectStore:
 
         reader = _QueueReader(bridge, on_take)
         upload = loop.run_in_executor(
-            None,
+            self._upload_pool,
             lambda: self._client.put_object(
                 self.bucket,
                 key,

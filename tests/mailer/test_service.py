@@ -1,0 +1,93 @@
+"""The handler's failure rules: what is permanent, what is retried, what is swallowed."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+
+import pytest
+
+from common.bus import PermanentError
+from common.config import Settings
+from common.events import Envelope
+from common.kv.memory import InMemoryKeyValueStore
+from mailer.service import Mailer, sent_key
+from tests.mailer.conftest import ACTIVATION_LINK, activation
+
+
+class RecordingSender:
+    max_seconds = 1.0
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[EmailMessage, str, str]] = []
+
+    async def send(self, message: EmailMessage, *, kind: str, mail_id: str) -> None:
+        self.sent.append((message, kind, mail_id))
+
+
+class ForgetfulKV(InMemoryKeyValueStore):
+    """A store that fails on plain `set`, like Redis going away right after the send."""
+
+    async def set(self, key: str, value: str, *, ttl_seconds: float | None = None) -> None:
+        raise ConnectionError("kv is gone")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"kind": "activation", "address": "a@example.com"},
+        {"kind": "newsletter", "address": "a@example.com", "link": ACTIVATION_LINK},
+        {"kind": "activation", "address": ["a@example.com"], "link": ACTIVATION_LINK},
+        {"kind": "activation", "address": "not-an-address", "link": ACTIVATION_LINK},
+        {"kind": "activation", "address": "a@example.com", "link": "javascript:alert(1)"},
+    ],
+)
+async def test_bad_payload_is_permanent(
+    console_settings: Settings, kv: InMemoryKeyValueStore, payload: dict
+) -> None:  # type: ignore[type-arg]
+    sender = RecordingSender()
+    envelope = Envelope(routing_key="mail.activation", payload=payload)
+    with pytest.raises(PermanentError) as caught:
+        await Mailer(console_settings, kv, sender).handle(envelope)
+    assert "token" not in str(caught.value)  # no link (secret) in the error text
+    assert sender.sent == []
+
+
+async def test_a_failed_mark_after_sending_is_not_retried(
+    console_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = RecordingSender()
+    with caplog.at_level(logging.ERROR, logger="mailer"):
+        await Mailer(console_settings, ForgetfulKV(), sender).handle(activation())
+    assert len(sender.sent) == 1
+    assert "not marked as sent" in caplog.text
+
+
+async def test_kv_down_before_sending_raises_for_a_retry(console_settings: Settings) -> None:
+    class DownKV(InMemoryKeyValueStore):
+        async def get(self, key: str) -> str | None:
+            raise ConnectionError("kv is down")
+
+    sender = RecordingSender()
+    with pytest.raises(ConnectionError):
+        await Mailer(console_settings, DownKV(), sender).handle(activation())
+    assert sender.sent == []
+
+
+async def test_sender_gets_kind_and_envelope_id(
+    console_settings: Settings, kv: InMemoryKeyValueStore
+) -> None:
+    sender = RecordingSender()
+    envelope = activation()
+    await Mailer(console_settings, kv, sender).handle(envelope)
+    [(message, kind, mail_id)] = sender.sent
+    assert (kind, mail_id) == ("activation", str(envelope.id))
+    assert message["Message-ID"] == f"<{envelope.id}@videoflix.test>"
+    assert await kv.get(sent_key(str(envelope.id))) is not None
+
+
+def test_bad_mail_from_fails_at_start(console_settings: Settings) -> None:
+    settings = console_settings.model_copy(update={"mail_from": "nobody"})
+    with pytest.raises(ValueError, match="MAIL_FROM"):
+        Mailer(settings, InMemoryKeyValueStore(), RecordingSender())
