@@ -73,9 +73,13 @@ def validation_fields(exc: RequestValidationError) -> dict[str, list[str]]:
     """Turn pydantic's errors into `{field: [messages]}` without echoing any input."""
     fields: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        field = loc[-1] if loc else "detail"
         kind = str(err.get("type", ""))
+        loc = [
+            p
+            for p in err.get("loc", ())
+            if isinstance(p, str) and p not in ("body", "query", "path", "header", "cookie")
+        ]
+        field = loc[-1] if loc and kind != "json_invalid" else "detail"
         message = _MESSAGE_REWRITES.get(kind) or str(err.get("msg", "Invalid value."))
         message = message.removeprefix("Value error, ")
         if field == "detail":

@@ -1,5 +1,4 @@
 from common.service import main
-
 from gateway.app import create_app
 
 if __name__ == "__main__":

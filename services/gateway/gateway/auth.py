@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from common.errors import ApiError
 from common.kv import KeyValueStore
 from common.security.cookies import ACCESS_COOKIE
 from common.security.principal import Principal
 from common.security.revocation import is_revoked
 from common.security.tokens import AccessClaims, InvalidToken, TokenVerifier
-from starlette.requests import Request
 
 log = logging.getLogger(__name__)
 

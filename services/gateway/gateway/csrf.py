@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hmac
 
+from starlette.requests import Request
+
 from common.errors import ApiError
 from common.security.cookies import CSRF_COOKIE, CSRF_HEADER
-from starlette.requests import Request
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -8,10 +8,11 @@ import math
 import time
 from collections.abc import Callable, Mapping
 
+from starlette.requests import Request
+
 from common.config import Settings
 from common.errors import ApiError
 from common.kv import KeyValueStore
-from starlette.requests import Request
 
 log = logging.getLogger(__name__)
 

@@ -91,6 +91,8 @@ ROUTES: tuple[RouteSpec, ...] = (
         csrf=Csrf.COOKIE_AUTH,
         prefix=True,
     ),
+    # public: thumbnails load in an <img>; the random version in their URL is the secret
+    RouteSpec("thumbnail", "/api/thumbnails", Upstream.CATALOG, _READ, prefix=True),
     RouteSpec(
         "admin",
         "/api/admin",

@@ -6,6 +6,8 @@ the gateway can reach them.
 
 from __future__ import annotations
 
+from urllib.parse import quote, unquote
+
 from fastapi import Request
 from pydantic import BaseModel
 
@@ -27,7 +29,7 @@ class Principal(BaseModel):
     def headers(self) -> dict[str, str]:
         return {
             HEADER_USER_ID: str(self.user_id),
-            HEADER_USER_EMAIL: self.email,
+            HEADER_USER_EMAIL: quote(self.email, safe="@+"),  # headers carry ASCII only
             HEADER_USER_ADMIN: "1" if self.admin else "0",
             HEADER_SESSION_ID: self.session_id,
         }
@@ -39,7 +41,7 @@ def principal_from_headers(request: Request) -> Principal | None:
         return None
     return Principal(
         user_id=int(raw_id),
-        email=request.headers.get(HEADER_USER_EMAIL, ""),
+        email=unquote(request.headers.get(HEADER_USER_EMAIL, "")),
         admin=request.headers.get(HEADER_USER_ADMIN) == "1",
         session_id=request.headers.get(HEADER_SESSION_ID, ""),
     )

@@ -1,0 +1,98 @@
+"""Wiring of the gateway: settings and ports in, a FastAPI app out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+from fastapi import FastAPI
+
+from common.config import Settings
+from common.errors import install_error_handlers
+from common.health import health_router
+from common.ports import Ports
+from common.security.keys import normalize_pem
+from common.security.tokens import TokenVerifier
+from gateway.auth import Authenticator
+from gateway.cors import CorsMiddleware
+from gateway.handler import Gateway
+from gateway.openapi import OpenApiAggregator, openapi_router
+from gateway.proxy import Proxy, build_client
+from gateway.ratelimit import RateLimiter
+from gateway.routes import ROUTES, Upstream
+
+VERSION = "1.0.0"
+
+
+def create_app(
+    settings: Settings,
+    ports: Ports,
+    *,
+    upstreams: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    token_verifier: TokenVerifier | None = None,
+) -> FastAPI:
+    """`upstreams` maps "identity"/"catalog" to a transport (the all-in-one wiring passes
+    ASGI transports); a missing one is reached over the network at its configured URL."""
+    if token_verifier is None:
+        if not settings.jwt_public_key:
+            raise ValueError("the gateway needs JWT_PUBLIC_KEY to verify access tokens")
+        token_verifier = TokenVerifier(normalize_pem(settings.jwt_public_key))
+    transports = dict(upstreams or {})
+    base_urls = {Upstream.IDENTITY: settings.identity_url, Upstream.CATALOG: settings.catalog_url}
+    proxy = Proxy()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for name, url in base_urls.items():
+                client = build_client(url, settings, transports.get(name))
+                stack.push_async_callback(client.aclose)
+                proxy.clients[name] = client
+            try:
+                yield
+            finally:
+                proxy.clients.clear()
+
+    app = FastAPI(
+        title="Videoflix gateway",
+        version=VERSION,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(CorsMiddleware, origins=settings.cors_origins)  # outermost
+
+    async def upstream_ready(name: str) -> bool:
+        response = await proxy.clients[name].get("/healthz")
+        return response.status_code == 200
+
+    app.include_router(
+        health_router(
+            {
+                "kv": ports.kv.ping,
+                "identity": lambda: upstream_ready(Upstream.IDENTITY),
+                "catalog": lambda: upstream_ready(Upstream.CATALOG),
+            }
+        )
+    )
+    app.include_router(openapi_router(OpenApiAggregator(proxy, version=VERSION)))
+
+    gateway = Gateway(
+        authenticator=Authenticator(token_verifier, ports.kv),
+        limiter=RateLimiter.from_settings(ports.kv, settings),
+        proxy=proxy,
+    )
+    for spec in ROUTES:
+        for pattern in spec.patterns():
+            app.add_route(
+                pattern,
+                gateway.endpoint(spec),
+                methods=list(spec.methods),
+                name=spec.name if pattern == spec.path else f"{spec.name}_twin",
+                include_in_schema=False,
+            )
+    return app
