@@ -231,6 +231,7 @@ async def test_refresh_issues_a_new_access_cookie(platform: Platform) -> None:
 async def test_refresh_failures(platform: Platform) -> None:
     missing = await platform.new_client().post("/api/token/refresh/")
     assert missing.status_code == 400
+    assert set(missing.json()) == {"detail"}
     invalid = await platform.new_client(cookies={"refresh_token": "nope"}).post(
         "/api/token/refresh"
     )

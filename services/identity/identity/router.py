@@ -78,7 +78,9 @@ async def login(body: schemas.LoginIn, accounts: Accounts, settings: Config) -> 
 
 
 @router.post("/logout/", response_model=schemas.DetailOut)
-async def logout(refresh: RefreshCookie, accounts: Accounts, settings: Config) -> JSONResponse:
+async def logout(
+    accounts: Accounts, settings: Config, refresh: RefreshCookie = None
+) -> JSONResponse:
     if not refresh:
         raise ApiError(400, "Refresh token not found.")
     await accounts.logout(refresh)
@@ -91,7 +93,7 @@ async def logout(refresh: RefreshCookie, accounts: Accounts, settings: Config) -
 
 @router.post("/token/refresh/", response_model=schemas.RefreshOut)
 async def refresh_token(
-    refresh: RefreshCookie, accounts: Accounts, settings: Config
+    accounts: Accounts, settings: Config, refresh: RefreshCookie = None
 ) -> JSONResponse:
     if not refresh:
         raise ApiError(400, "Refresh token not found.")
