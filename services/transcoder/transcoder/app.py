@@ -31,7 +31,5 @@ def create_app(settings: Settings, ports: Ports) -> FastAPI:
 
     app = FastAPI(title="Videoflix transcoder", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(
-        health_router({"bus": ports.bus.ping, "object_store": ports.store.ping})
-    )
+    app.include_router(health_router({"bus": ports.bus.ping, "object_store": ports.store.ping}))
     return app
