@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from common.config import Settings
+from common.security.keys import load_or_create_keypair, verification_key
 from gateway.app import create_app
 from tests.gateway.conftest import FailingTransport
 
@@ -33,6 +35,17 @@ async def test_readyz_fails_with_an_upstream_down(gateway_factory: Any, identity
     assert response.json()["checks"]["catalog"] == "failing"
 
 
-def test_gateway_refuses_to_start_without_a_public_key(ports: Any) -> None:
+def test_gateway_refuses_to_start_without_a_public_key(ports: Any, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="JWT_PUBLIC_KEY"):
-        create_app(Settings(jwt_public_key=""), ports)
+        create_app(Settings(jwt_public_key="", jwt_private_key="", data_dir=tmp_path), ports)
+
+
+def test_gateway_reads_the_public_key_identity_keeps_in_data_dir(
+    ports: Any, tmp_path: Path
+) -> None:
+    """A single-host deployment shares DATA_DIR/keys: identity creates the pair on first
+    start, the gateway verifies with its public half."""
+    pair = load_or_create_keypair(tmp_path / "keys")
+    settings = Settings(jwt_public_key="", jwt_private_key="", data_dir=tmp_path)
+    assert verification_key(settings) == pair.public_pem
+    create_app(settings, ports)

@@ -20,7 +20,7 @@ import mailer.app
 import transcoder.app
 from common.config import Settings
 from common.ports import Ports
-from common.security.keys import KeyPair, load_or_create_keypair, normalize_pem, public_from_private
+from common.security.keys import signing_keypair
 from common.security.tokens import TokenVerifier
 
 
@@ -32,17 +32,10 @@ def embedded_settings(settings: Settings) -> Settings:
     )
 
 
-def keypair_for(settings: Settings) -> KeyPair:
-    if settings.jwt_private_key:
-        private = normalize_pem(settings.jwt_private_key)
-        return KeyPair(private, public_from_private(private))
-    return load_or_create_keypair(settings.data_dir / "keys")
-
-
 def build_app(settings: Settings, ports: Ports | None = None) -> FastAPI:
     settings = embedded_settings(settings)
     ports = ports or Ports.from_settings(settings)
-    keys = keypair_for(settings)
+    keys = signing_keypair(settings)
 
     identity_app = identity.app.create_app(settings, ports, private_key_pem=keys.private_pem)
     catalog_app = catalog.app.create_app(settings, ports)

@@ -12,7 +12,7 @@ from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
 from common.ports import Ports
-from common.security.keys import normalize_pem
+from common.security.keys import verification_key
 from common.security.tokens import TokenVerifier
 from gateway.auth import Authenticator
 from gateway.cors import CorsMiddleware
@@ -35,9 +35,7 @@ def create_app(
     """`upstreams` maps "identity"/"catalog" to a transport (the all-in-one wiring passes
     ASGI transports); a missing one is reached over the network at its configured URL."""
     if token_verifier is None:
-        if not settings.jwt_public_key:
-            raise ValueError("the gateway needs JWT_PUBLIC_KEY to verify access tokens")
-        token_verifier = TokenVerifier(normalize_pem(settings.jwt_public_key))
+        token_verifier = TokenVerifier(verification_key(settings))
     transports = dict(upstreams or {})
     base_urls = {Upstream.IDENTITY: settings.identity_url, Upstream.CATALOG: settings.catalog_url}
     proxy = Proxy()

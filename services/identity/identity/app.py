@@ -16,7 +16,7 @@ from common.health import health_router
 from common.migrations import upgrade
 from common.outbox import OutboxRelay
 from common.ports import Ports
-from common.security.keys import load_or_create_keypair, normalize_pem
+from common.security.keys import signing_keypair
 from common.security.tokens import TokenSigner
 from identity.router import router
 from identity.service import AccountService
@@ -25,17 +25,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
-def signing_key(settings: Settings) -> str:
-    """JWT_PRIVATE_KEY, or a key pair kept under DATA_DIR (created on first start)."""
-    if settings.jwt_private_key:
-        return normalize_pem(settings.jwt_private_key)
-    return load_or_create_keypair(settings.data_dir / "keys").private_pem
-
-
 def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None = None) -> FastAPI:
     database = Database(settings.database_url_for("identity"))
     signer = TokenSigner(
-        private_key_pem or signing_key(settings), settings.access_token_minutes * 60
+        private_key_pem or signing_keypair(settings).private_pem,
+        settings.access_token_minutes * 60,
     )
 
     @contextlib.asynccontextmanager

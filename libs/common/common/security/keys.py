@@ -10,6 +10,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.config import Settings
+
 
 @dataclass(frozen=True)
 class KeyPair:
@@ -60,3 +62,25 @@ def load_or_create_keypair(directory: Path) -> KeyPair:
 def normalize_pem(value: str) -> str:
     """Accept PEMs from environment variables written with literal `\\n`."""
     return value.replace("\\n", "\n").strip() + "\n" if value else ""
+
+
+def signing_keypair(settings: Settings) -> KeyPair:
+    """Identity's pair: JWT_PRIVATE_KEY, else one kept under DATA_DIR/keys (created on first
+    start, which is what all-in-one and a single-host deployment want)."""
+    if settings.jwt_private_key:
+        private_pem = normalize_pem(settings.jwt_private_key)
+        return KeyPair(private_pem, public_from_private(private_pem))
+    return load_or_create_keypair(settings.data_dir / "keys")
+
+
+def verification_key(settings: Settings) -> str:
+    """What verifiers use: JWT_PUBLIC_KEY, else the public half of JWT_PRIVATE_KEY, else the
+    public key identity keeps under a shared DATA_DIR/keys."""
+    if settings.jwt_public_key:
+        return normalize_pem(settings.jwt_public_key)
+    if settings.jwt_private_key:
+        return public_from_private(normalize_pem(settings.jwt_private_key))
+    path = settings.data_dir / "keys" / "jwt_public.pem"
+    if path.exists():
+        return path.read_text()
+    raise ValueError(f"no JWT public key: set JWT_PUBLIC_KEY or provide {path}")
