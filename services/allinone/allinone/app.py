@@ -1,7 +1,7 @@
 """Build every service with one set of ports and serve them behind the gateway.
 
 The only module that imports more than one service. The gateway reaches identity and
-catalog through httpx's ASGI transport instead of the network; the workers (mailer,
+catalog through an in-process streaming ASGI transport instead of the network; the workers (mailer,
 transcoder) run their consumers inside the same event loop.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import FastAPI
 
 import catalog.app
@@ -18,6 +17,7 @@ import gateway.app
 import identity.app
 import mailer.app
 import transcoder.app
+from common.asgi_transport import StreamingASGITransport
 from common.config import Settings
 from common.ports import Ports
 from common.security.keys import signing_keypair
@@ -44,8 +44,8 @@ def build_app(settings: Settings, ports: Ports | None = None) -> FastAPI:
         settings,
         ports,
         upstreams={
-            "identity": httpx.ASGITransport(app=identity_app),
-            "catalog": httpx.ASGITransport(app=catalog_app),
+            "identity": StreamingASGITransport(identity_app),
+            "catalog": StreamingASGITransport(catalog_app),
         },
         token_verifier=TokenVerifier(keys.public_pem),
     )
