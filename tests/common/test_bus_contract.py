@@ -346,3 +346,24 @@ async def test_in_memory_drain_waits_for_the_whole_cascade() -> None:
         assert [e.routing_key for e in results] == [events.VIDEO_TRANSCODED]
     finally:
         await bus.close()
+
+
+@pytest.mark.parametrize("target", ["rabbitmq"], indirect=True)
+async def test_rabbitmq_retry_delays_can_change_on_an_existing_broker(target: Target) -> None:
+    """An operator changing BUS_RETRY_DELAYS_MS must not be stopped by the queues that the
+    old delays declared."""
+    from common.bus.rabbitmq import RabbitMQBus
+
+    assert target.url is not None
+    first = RabbitMQBus(target.url, exchange="vf-test", retry_delays_ms=[50, 100])
+    await first.start()
+    await first.close()
+    second = RabbitMQBus(target.url, exchange="vf-test", retry_delays_ms=[70, 100, 300])
+    await second.start()
+    try:
+        handler = Recorder(fail_first=1)
+        await second.consume(TRANSCODER.name, handler)
+        await second.publish(uploaded(21))
+        await eventually(lambda: len(handler.received) == 2)
+    finally:
+        await second.close()

@@ -3,8 +3,10 @@
 Topology, declared on `start()` for every queue `Q` of `topology.QUEUES`:
 
 * one durable topic exchange; `Q` is a quorum queue bound to its routing keys;
-* `Q.retry.<n>` (n = 1..len(retry_delays_ms)): a quorum queue whose messages expire after the
-  n-th delay and are dead-lettered back to `Q` through the default exchange;
+* `Q.retry.<delay>ms`, one per delay of `retry_delays_ms`: a quorum queue whose messages
+  expire after that delay and are dead-lettered back to `Q` through the default exchange
+  (named by the delay, so changing BUS_RETRY_DELAYS_MS declares new queues instead of
+  clashing with the arguments of existing ones);
 * `Q.dead`: the parking queue, read by operators (`dead_letters`).
 
 A failed message is republished (with a publisher confirm) to the next retry queue and only
@@ -48,8 +50,8 @@ _QUORUM = {"x-queue-type": "quorum"}
 _MAX_REASON = 2000
 
 
-def retry_queue_name(queue: str, attempt: int) -> str:
-    return f"{queue}.retry.{attempt}"
+def retry_queue_name(queue: str, delay_ms: int) -> str:
+    return f"{queue}.retry.{delay_ms}ms"
 
 
 def dead_queue_name(queue: str) -> str:
@@ -106,9 +108,9 @@ class RabbitMQBus:
         queue = await channel.declare_queue(spec.name, durable=True, arguments=dict(_QUORUM))
         for routing_key in spec.routing_keys:
             await queue.bind(exchange, routing_key)
-        for attempt, delay in enumerate(self._delays_ms, start=1):
+        for delay in sorted(set(self._delays_ms)):
             await channel.declare_queue(
-                retry_queue_name(spec.name, attempt),
+                retry_queue_name(spec.name, delay),
                 durable=True,
                 arguments={
                     **_QUORUM,
@@ -238,7 +240,8 @@ class RabbitMQBus:
                     self._delays_ms[attempt - 1],
                     exc_info=exc,
                 )
-                await self._move(message, retry_queue_name(queue, attempt), attempt)
+                delay = self._delays_ms[attempt - 1]
+                await self._move(message, retry_queue_name(queue, delay), attempt)
             else:
                 log.error(
                     "attempt %d handling %s %s on %s failed, parking it",
