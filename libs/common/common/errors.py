@@ -22,10 +22,12 @@ STATUS_MESSAGES = {
     405: "Method not allowed.",
     413: "The request is too large.",
     415: "Unsupported media type.",
+    416: "The requested range is not satisfiable.",
     429: "Too many requests. Please try again later.",
     500: "Internal server error.",
     502: "A backend service did not answer correctly.",
     503: "The service is temporarily unavailable.",
+    504: "A backend service did not answer in time.",
 }
 
 

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from common.config import Settings
-from common.errors import STATUS_MESSAGES, error_response
+from common.errors import error_response
 from common.security.principal import IDENTITY_HEADERS, Principal
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,6 @@ _RESPONSE_DROPPED = frozenset({"date", "server"})
 # describe the upstream's body, not the JSON that replaces it
 _BODY_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_EXTRA_MESSAGES = {
-    416: "The requested range is not satisfiable.",
-    504: "A backend service did not answer in time.",
-}
-
-
-def _message(status: int) -> str | None:
-    return STATUS_MESSAGES.get(status) or _EXTRA_MESSAGES.get(status)
 
 
 def _is_hop_by_hop(name: str, connection_listed: frozenset[str]) -> bool:
@@ -119,7 +111,7 @@ class Proxy:
             return error_response(503)
         except httpx.TimeoutException as exc:
             log.warning("%s timed out: %r", upstream, exc)
-            return error_response(504, _message(504))
+            return error_response(504)
         except Exception as exc:
             log.warning("%s answered badly: %r", upstream, exc, exc_info=True)
             return error_response(502)
@@ -176,7 +168,7 @@ async def _relay(answer: httpx.Response, request_id: str) -> Response:
     if answer.status_code >= 400 and not _is_json(answer.headers):
         # the contract wants every error as JSON, whatever the upstream sent
         await answer.aclose()
-        response = error_response(answer.status_code, _message(answer.status_code))
+        response = error_response(answer.status_code)
         kept = [(n, v) for n, v in headers if n not in _BODY_HEADERS]
         response.raw_headers = [*response.raw_headers, *kept]
         return response
