@@ -1,5 +1,5 @@
-"""Wiring of the catalog service. So far: its database, the bus consumer of transcoder
-results and health endpoints; the video routes arrive with the video pipeline."""
+"""Wiring of the catalog service: database, outbox relay, the consumer of transcoder results,
+the video, admin and thumbnail routes, health endpoints."""
 
 from __future__ import annotations
 
@@ -10,38 +10,67 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from catalog.cache import VideoListCache
+from catalog.config import CatalogSettings
+from catalog.events import VideoResultConsumer
+from catalog.router import admin_router, thumbnail_router, video_router
+from catalog.service import VideoService
 from common.bus.topology import CATALOG
 from common.config import Settings
 from common.db import Database
 from common.errors import install_error_handlers
-from common.events import Envelope
 from common.health import health_router
 from common.migrations import upgrade
+from common.outbox import OutboxRelay
 from common.ports import Ports
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+RESULTS_PREFETCH = 10
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, ports: Ports) -> FastAPI:
+def create_app(
+    settings: Settings, ports: Ports, *, catalog_settings: CatalogSettings | None = None
+) -> FastAPI:
+    config = catalog_settings or CatalogSettings()
     database = Database(settings.database_url_for("catalog"))
-
-    async def on_video_result(envelope: Envelope) -> None:
-        log.info("video result received", extra={"routing_key": envelope.routing_key})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await upgrade(MIGRATIONS, database.url)
-        await ports.bus.consume(CATALOG.name, on_video_result, prefetch=10)
+        relay = OutboxRelay(database.sessionmaker, ports.bus)
+        videos = VideoService(
+            settings,
+            config,
+            database.sessionmaker,
+            ports.store,
+            VideoListCache(ports.kv, ttl_seconds=config.video_list_cache_seconds),
+            on_outbox_commit=relay.notify,
+        )
+        app.state.settings = settings
+        app.state.catalog_settings = config
+        app.state.videos = videos
+        relay.start()
+        try:
+            await videos.remove_stale_uploads()
+        except Exception:  # a store hiccup must not keep the catalog down; next start retries
+            log.exception("could not remove abandoned uploads")
+        await ports.bus.consume(
+            CATALOG.name, VideoResultConsumer(videos), prefetch=RESULTS_PREFETCH
+        )
         try:
             yield
         finally:
+            await relay.stop()
             await database.dispose()
 
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False
     install_error_handlers(app)
+    app.include_router(admin_router)
+    app.include_router(video_router)
+    app.include_router(thumbnail_router)
     app.include_router(
         health_router(
             {

@@ -1,7 +1,54 @@
-"""Tables of the catalog database (the video record arrives with the video pipeline)."""
+"""Tables of the catalog database."""
 
-from sqlalchemy.orm import DeclarativeBase
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.db import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class VideoStatus(StrEnum):
+    UPLOADING = "uploading"
+    """Internal: the multipart upload is still streaming in. Never listed, never served."""
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Video(Base):
+    __tablename__ = "videos"
+    __table_args__: Any = (
+        Index("ix_videos_status_created", "status", "created_at"),
+        # SQLite would otherwise hand out the id of the last deleted row again, and a new
+        # video could inherit cached segments or stray objects of a deleted one
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(50), default="")
+    status: Mapped[str] = mapped_column(String(16), default=VideoStatus.UPLOADING.value)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    renditions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    thumbnail_custom: Mapped[bool] = mapped_column(Boolean, default=False)
+    thumbnail_version: Mapped[str] = mapped_column(String(64))
+    """Random, URL-safe; a new one whenever the thumbnail changes, so its public URL (which
+    carries it) can be cached forever and cannot be guessed."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,25 @@
+"""Settings only the catalog reads, from the environment like `common.config.Settings`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GIB = 1024**3
+MB = 1000**2
+
+
+class CatalogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    max_upload_bytes: int = Field(default=10 * GIB, ge=1)
+    """MAX_UPLOAD_BYTES: the largest video file the admin endpoint takes (413 above)."""
+    max_thumbnail_bytes: int = Field(default=5 * MB, ge=1)
+    """MAX_THUMBNAIL_BYTES: the largest thumbnail image (413 above)."""
+    video_list_cache_seconds: float = Field(default=300.0, gt=0)
+    """How long a cached video list may live; every change invalidates it earlier."""
+    stale_upload_seconds: float = Field(default=15 * 60, gt=0)
+    """An upload whose row was not touched for this long is abandoned: its row and objects
+    are removed at start-up. Uploads in progress touch their row every `upload_heartbeat_seconds`.
+    """
+    upload_heartbeat_seconds: float = Field(default=60.0, gt=0)

@@ -1,0 +1,151 @@
+"""Serving stored objects over HTTP: byte ranges, ETags, HEAD, streamed bodies.
+
+Only single ranges are served (`bytes=a-b`, `a-`, `-n`): that is what players ask for. A
+Range header this module does not understand, or one asking for several ranges, is ignored
+and the whole object is sent, as RFC 9110 allows; a range that starts past the end is 416.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from common.errors import ApiError
+from common.storage import ObjectNotFound, ObjectStore
+
+_NUMBER = re.compile(r"[0-9]{1,19}")
+RANGE_NOT_SATISFIABLE = "The requested range is not satisfiable."
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The range to send, None for the whole object; raises `RangeNotSatisfiable`."""
+    if not header:
+        return None
+    unit, sep, spec = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = (s.strip() for s in spec.partition("-"))
+    if not dash:
+        return None
+    if not first:  # suffix: the last n bytes
+        if not _NUMBER.fullmatch(last):
+            return None
+        length = int(last)
+        if length == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(0, size - length), size - 1)
+    if not _NUMBER.fullmatch(first) or (last and not _NUMBER.fullmatch(last)):
+        return None
+    start = int(first)
+    if last and int(last) < start:
+        return None  # syntactically invalid: ignored
+    if start >= size:
+        raise RangeNotSatisfiable
+    return ByteRange(start, min(int(last), size - 1) if last else size - 1)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: `W/` prefixes do not matter."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
+
+
+def quoted_etag(raw: str) -> str | None:
+    raw = raw.strip().strip('"')
+    return f'"{raw}"' if raw and '"' not in raw and raw.isascii() else None
+
+
+async def object_response(
+    request: Request,
+    store: ObjectStore,
+    key: str,
+    *,
+    media_type: str | Callable[[str], str],
+    cache_control: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The object under `key` (already validated), honouring Range, If-Range, If-None-Match
+    and HEAD; 404 JSON when it is missing. The body is streamed, never loaded whole.
+
+    `media_type` may be a function of the stored content type."""
+    try:
+        info = await store.stat(key)
+    except ObjectNotFound:
+        raise ApiError(404) from None
+    if callable(media_type):
+        media_type = media_type(info.content_type)
+    common = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
+        **(headers or {}),
+    }
+    etag = quoted_etag(info.etag)
+    if etag:
+        common["ETag"] = etag
+    if etag and etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=common)
+
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if range_header and if_range is not None and (etag is None or if_range.strip() != etag):
+        range_header = None  # the client's copy is outdated: send it all
+    try:
+        wanted = parse_range(range_header, info.size)
+    except RangeNotSatisfiable:
+        raise ApiError(
+            416,
+            RANGE_NOT_SATISFIABLE,
+            headers={**common, "Content-Range": f"bytes */{info.size}"},
+        ) from None
+
+    status = 200
+    start, end = 0, info.size - 1
+    if wanted is not None:
+        status, start, end = 206, wanted.start, wanted.end
+        common["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    length = max(0, end - start + 1)
+    common["Content-Length"] = str(length)
+    if request.method == "HEAD" or length == 0:
+        return Response(status_code=status, headers=common, media_type=media_type)
+
+    chunks = store.iter_range(key, start, end)
+    try:
+        # opened before the answer starts, so a vanished object is still a clean 404
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except ObjectNotFound:
+        raise ApiError(404) from None
+    return StreamingResponse(
+        _body(first, chunks), status_code=status, headers=common, media_type=media_type
+    )
+
+
+async def _body(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()

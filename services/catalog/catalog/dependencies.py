@@ -1,0 +1,34 @@
+"""FastAPI dependencies of the catalog routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from catalog import media
+from catalog.config import CatalogSettings
+from catalog.service import VideoNotFound, VideoService
+
+
+def get_videos(request: Request) -> VideoService:
+    return request.app.state.videos
+
+
+def get_catalog_settings(request: Request) -> CatalogSettings:
+    return request.app.state.catalog_settings
+
+
+def video_id_from_path(video_id: str) -> int:
+    """The `{video_id}` path segment as an id. Taken as text on purpose: FastAPI's own int
+    conversion would answer a non-number (or one too big for the database) with a
+    validation error instead of the 404 an unknown video gets."""
+    parsed = media.parse_video_id(video_id)
+    if parsed is None:
+        raise VideoNotFound
+    return parsed
+
+
+Videos = Annotated[VideoService, Depends(get_videos)]
+Limits = Annotated[CatalogSettings, Depends(get_catalog_settings)]
+VideoId = Annotated[int, Depends(video_id_from_path)]
