@@ -1,3 +1,5 @@
+"""Transcoder: one FFmpeg run per uploaded video -> HLS ladder and thumbnail."""
+
 from common.service import main
 from transcoder.app import create_app
 

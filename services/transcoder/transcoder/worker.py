@@ -1,0 +1,330 @@
+"""The job: `video.uploaded` in, HLS ladder + thumbnail in the object store, result out.
+
+Order of work, and why:
+
+1. a private work directory, removed whatever happens;
+2. download and probe the source; choose the ladder;
+3. one FFmpeg run (progress -> `video.progress`, at most one a second);
+4. check the outputs, write the master playlist from measured values, make the thumbnail;
+5. upload segments and thumbnail first, then the rendition playlists, then the master, so
+   nothing refers to an object that is not there yet; then delete objects under
+   `hls/<id>/` that this run did not write (leftovers of an earlier run). A redelivered job
+   therefore overwrites the same keys with equivalent files, and a video that was already
+   ready stays playable while it runs;
+6. publish `video.transcoded`.
+
+The file's fault (`MediaError`) -> `video.failed` with its reason, message acknowledged.
+Anything else propagates, so the bus retries the job (and finally parks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from common.bus import Bus, PermanentError
+from common.events import Envelope, VideoFailed, VideoProgress, VideoTranscoded, VideoUploaded
+from common.storage import ObjectNotFound, ObjectStore
+from transcoder import errors
+from transcoder.command import MASTER_NAME, PLAYLIST_NAME, LadderJob
+from transcoder.config import TranscoderSettings
+from transcoder.encode import PercentHandler, run_ladder
+from transcoder.errors import MediaError
+from transcoder.ladder import output_frame_rate, plan_ladder
+from transcoder.playlist import describe_variant, master_playlist, read_media_playlist
+from transcoder.probe import probe
+from transcoder.progress import ProgressThrottle
+from transcoder.thumbnail import SegmentFile, make_thumbnail
+
+log = logging.getLogger(__name__)
+
+SEGMENT_NAME = re.compile(r"^segment_\d{5}\.ts$")
+WORK_DIR_PREFIX = "vf-transcode-"
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_TYPE = "video/MP2T"
+JPEG_TYPE = "image/jpeg"
+TRUNCATION_TOLERANCE = 0.9
+"""Output shorter than this share of the announced duration means the file was cut off."""
+PROGRESS_PUBLISH_TIMEOUT = 5.0
+
+
+def hls_prefix(video_id: int) -> str:
+    return f"hls/{video_id}/"
+
+
+def thumbnail_key(video_id: int) -> str:
+    return f"thumbnails/{video_id}.jpg"
+
+
+def source_suffix(source_key: str) -> str:
+    """The source's extension, if harmless (it helps FFmpeg pick raw-stream demuxers)."""
+    suffix = PurePosixPath(source_key).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What one successful run produced, in the work directory."""
+
+    renditions: list[str]
+    duration: float
+    width: int
+    height: int
+    hls_dir: Path
+    thumbnail: Path | None
+
+
+class _Abandoned(Exception):
+    """The video was deleted while it was being transcoded."""
+
+
+class Transcoder:
+    def __init__(
+        self,
+        store: ObjectStore,
+        bus: Bus,
+        settings: TranscoderSettings,
+        *,
+        progress_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.progress_interval = progress_interval
+
+    # ------------------------------------------------------------------ the handler
+
+    async def handle(self, envelope: Envelope) -> None:
+        try:
+            job = envelope.parse(VideoUploaded)
+        except ValidationError as exc:
+            raise PermanentError(f"malformed {envelope.routing_key} payload: {exc}") from exc
+        started = time.monotonic()
+        log.info("transcoding video %s from %s", job.video_id, job.source_key)
+        try:
+            event = await self.transcode(job)
+        except MediaError as exc:
+            log.warning("video %s failed: %s", job.video_id, exc.reason)
+            await self.bus.publish(VideoFailed(video_id=job.video_id, reason=exc.reason).envelope())
+            return
+        except _Abandoned:
+            log.info("video %s was deleted during transcoding; dropped the job", job.video_id)
+            return
+        await self.bus.publish(event.envelope())
+        log.info(
+            "video %s ready: %s, %.1f s of video in %.1f s",
+            job.video_id,
+            ", ".join(event.renditions),
+            event.duration,
+            time.monotonic() - started,
+        )
+
+    async def transcode(self, job: VideoUploaded) -> VideoTranscoded:
+        """Do the whole job except publishing the result. Raises `MediaError`."""
+        work = await asyncio.to_thread(self._make_work_dir, job.video_id)
+        try:
+            outputs = await self._produce(job, work)
+            await self._upload(job, outputs)
+        finally:
+            # shielded: a cancelled job (shutdown) still cleans up after itself
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, ignore_errors=True))
+        return VideoTranscoded(
+            video_id=job.video_id,
+            renditions=outputs.renditions,
+            duration=round(outputs.duration, 3),
+            width=outputs.width,
+            height=outputs.height,
+            thumbnail_key=thumbnail_key(job.video_id) if outputs.thumbnail else None,
+        )
+
+    # ------------------------------------------------------------------ steps
+
+    def _make_work_dir(self, video_id: int) -> Path:
+        base = self.settings.transcode_work_dir
+        if base is not None:
+            base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{WORK_DIR_PREFIX}{video_id}-", dir=base))
+
+    async def _produce(self, job: VideoUploaded, work: Path) -> Outputs:
+        s = self.settings
+        source = work / f"source{source_suffix(job.source_key)}"
+        try:
+            await self.store.download(job.source_key, source)
+        except ObjectNotFound:
+            raise MediaError(errors.SOURCE_MISSING) from None
+        info = await probe(source, ffprobe=s.ffprobe_path)
+        renditions = plan_ladder(
+            info.display_width,
+            info.display_height,
+            info.frame_rate,
+            aspect=info.display_aspect_ratio,
+        )
+        hls_dir = work / "hls"
+        await asyncio.to_thread(hls_dir.mkdir)
+        ladder = LadderJob(source=source, info=info, renditions=renditions, out_dir=hls_dir)
+        run = await run_ladder(ladder, s, self._progress_reporter(job.video_id))
+
+        duration = await asyncio.to_thread(finish_outputs, ladder, truncated=run.truncated_input)
+
+        thumbnail = None
+        if not job.has_custom_thumbnail:
+            thumbnail = work / "thumbnail.jpg"
+            lowest = hls_dir / renditions[0].name
+            playlist = await asyncio.to_thread(read_media_playlist, lowest / PLAYLIST_NAME)
+            frames = [SegmentFile(lowest / seg.uri, seg.duration) for seg in playlist.segments]
+            if not await make_thumbnail(s.ffmpeg_path, frames, thumbnail):
+                raise MediaError("No picture for a thumbnail could be taken from the video.")
+        return Outputs(
+            renditions=[r.name for r in renditions],
+            duration=duration,
+            width=info.display_width,
+            height=info.display_height,
+            hls_dir=hls_dir,
+            thumbnail=thumbnail,
+        )
+
+    def _progress_reporter(self, video_id: int) -> PercentHandler:
+        throttle = ProgressThrottle(self.progress_interval)
+
+        async def report(percent: int) -> None:
+            allowed = throttle.offer(percent)
+            if allowed is None:
+                return
+            event = VideoProgress(video_id=video_id, percent=allowed)
+            try:
+                # best effort: a lost progress message must not cost the transcode
+                async with asyncio.timeout(PROGRESS_PUBLISH_TIMEOUT):
+                    await self.bus.publish(event.envelope())
+            except Exception as exc:
+                log.warning("could not publish progress of video %s: %r", video_id, exc)
+
+        return report
+
+    async def _upload(self, job: VideoUploaded, outputs: Outputs) -> None:
+        await self._require_source(job)
+        prefix = hls_prefix(job.video_id)
+        segments, playlists = await asyncio.to_thread(_upload_plan, prefix, outputs)
+
+        slots = asyncio.Semaphore(self.settings.transcode_upload_concurrency)
+
+        async def put(key: str, path: Path, content_type: str) -> None:
+            async with slots:
+                await self.store.put_file(key, path, content_type)
+
+        # everything a playlist points to first ...
+        uploads = [put(key, path, SEGMENT_TYPE) for key, path in segments]
+        if outputs.thumbnail is not None:
+            uploads.append(put(thumbnail_key(job.video_id), outputs.thumbnail, JPEG_TYPE))
+        await _all(uploads)
+        # ... then the rendition playlists, and the master last
+        for key, path in playlists:
+            await self.store.put_file(key, path, PLAYLIST_TYPE)
+
+        written = {key for key, _ in segments} | {key for key, _ in playlists}
+        for key in await self.store.list_keys(prefix):
+            if key not in written:
+                await self.store.delete(key)
+
+        try:
+            await self._require_source(job)
+        except _Abandoned:
+            # deleted while we uploaded: take back what we wrote
+            await self.store.delete_prefix(prefix)
+            if outputs.thumbnail is not None:
+                await self.store.delete(thumbnail_key(job.video_id))
+            raise
+
+    async def _require_source(self, job: VideoUploaded) -> None:
+        try:
+            await self.store.stat(job.source_key)
+        except ObjectNotFound:
+            raise _Abandoned from None
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def sweep_work_dirs(self) -> int:
+        """Remove work directories a killed process left behind (older than the time-out)."""
+        base = self.settings.transcode_work_dir or Path(tempfile.gettempdir())
+        limit = time.time() - self.settings.transcode_timeout_seconds - 3600
+        removed = 0
+        with contextlib.suppress(OSError):
+            for path in base.glob(f"{WORK_DIR_PREFIX}*"):
+                with contextlib.suppress(OSError):
+                    if path.is_dir() and path.stat().st_mtime < limit:
+                        shutil.rmtree(path, ignore_errors=True)
+                        removed += 1
+        return removed
+
+
+def _upload_plan(
+    prefix: str, outputs: Outputs
+) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(key, file) of every segment, and of every playlist with the master last."""
+    hls = outputs.hls_dir
+    segments: list[tuple[str, Path]] = []
+    playlists: list[tuple[str, Path]] = []
+    for name in outputs.renditions:
+        for path in sorted((hls / name).iterdir()):
+            if SEGMENT_NAME.match(path.name):
+                segments.append((f"{prefix}{name}/{path.name}", path))
+        playlists.append((f"{prefix}{name}/{PLAYLIST_NAME}", hls / name / PLAYLIST_NAME))
+    playlists.append((f"{prefix}{MASTER_NAME}", hls / MASTER_NAME))
+    return segments, playlists
+
+
+def finish_outputs(job: LadderJob, *, truncated: bool) -> float:
+    """Check what FFmpeg wrote and replace its master playlist with a measured one; returns
+    the playable duration. Blocking (small files): run it in a thread."""
+    info, hls_dir = job.info, job.out_dir
+    playlists = {
+        r.name: read_media_playlist(hls_dir / r.name / PLAYLIST_NAME) for r in job.renditions
+    }
+    for name, playlist in playlists.items():
+        if not playlist.segments:
+            raise MediaError(errors.decode_failed(f"no video came out for {name}"))
+        for segment in playlist.segments:
+            if not SEGMENT_NAME.match(segment.uri):
+                raise RuntimeError(f"unexpected segment name {segment.uri!r} in {name}")
+    duration = max(p.duration for p in playlists.values())
+    expected = info.video_duration or info.duration
+    # The MP4 demuxer's "partial file" alone is not enough: a recording whose last frame or
+    # two were lost is still worth publishing.
+    if duration < TRUNCATION_TOLERANCE * expected - 0.5 or (truncated and duration < expected - 1):
+        raise MediaError(errors.TRUNCATED)
+    rate = output_frame_rate(info.frame_rate)
+    variants = [
+        describe_variant(
+            hls_dir / r.name / PLAYLIST_NAME,
+            f"{r.name}/{PLAYLIST_NAME}",
+            r.width,
+            r.height,
+            rate,
+            info.has_audio,
+        )
+        for r in job.renditions
+    ]
+    (hls_dir / MASTER_NAME).write_text(master_playlist(variants), encoding="utf-8")
+    return duration
+
+
+async def _all(coros: list[Coroutine[Any, Any, None]]) -> None:
+    """Run them concurrently; on the first failure cancel the rest, then raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
