@@ -9,7 +9,12 @@ import httpx
 import pytest
 
 from common.config import Settings
-from common.security.keys import load_or_create_keypair, verification_key
+from common.security.keys import (
+    generate_keypair,
+    load_or_create_keypair,
+    signing_keypair,
+    verification_key,
+)
 from gateway.app import create_app
 from tests.gateway.conftest import FailingTransport
 
@@ -49,3 +54,12 @@ def test_gateway_reads_the_public_key_identity_keeps_in_data_dir(
     settings = Settings(jwt_public_key="", jwt_private_key="", data_dir=tmp_path)
     assert verification_key(settings) == pair.public_pem
     create_app(settings, ports)
+
+
+def test_a_configured_private_key_replaces_an_older_shared_public_key(tmp_path: Path) -> None:
+    old = load_or_create_keypair(tmp_path / "keys")
+    new = generate_keypair()
+    settings = Settings(jwt_public_key="", jwt_private_key=new.private_pem, data_dir=tmp_path)
+    assert signing_keypair(settings).public_pem == new.public_pem
+    gateway_side = Settings(jwt_public_key="", jwt_private_key="", data_dir=tmp_path)
+    assert verification_key(gateway_side) == new.public_pem != old.public_pem

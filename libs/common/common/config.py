@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         default=["http://127.0.0.1:5500", "http://localhost:5500"]
     )
     port: int = 8000
+    # addresses of reverse proxies whose X-Forwarded-For is trusted (uvicorn's
+    # forwarded_allow_ips), e.g. an ingress; empty: the peer address is the client
+    forwarded_allow_ips: str = ""
     environment: str = "development"
 
     # accounts

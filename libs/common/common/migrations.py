@@ -11,10 +11,12 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import async_url, is_sqlite
+
+_LOCK_KEY = 0x56464C58  # "VFLX": the advisory lock held while a database migrates
 
 
 def alembic_config(script_location: Path, url: str) -> Config:
@@ -59,8 +61,20 @@ def run_env(*metadata: MetaData) -> None:
 
     async def _online() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)
+        locking = engine.dialect.name == "postgresql"
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            if locking:
+                # replicas starting together migrate one at a time; the others find it done
+                await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+                await connection.commit()
+            try:
+                await connection.run_sync(_run)
+            finally:
+                if locking:
+                    await connection.execute(
+                        text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY}
+                    )
+                    await connection.commit()
         await engine.dispose()
 
     asyncio.run(_online())

@@ -67,4 +67,11 @@ def main(
     port = args.port or (settings.port if name == "gateway" else default_port)
     ports = Ports.from_settings(settings)
     app = owning_ports(create_app(settings, ports), ports)
-    uvicorn.run(app, host=args.host, port=port, log_config=None, proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=port,
+        log_config=None,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+    )

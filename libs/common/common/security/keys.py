@@ -3,6 +3,7 @@ with the public key. In all-in-one mode a pair is generated on first start under
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,19 @@ def signing_keypair(settings: Settings) -> KeyPair:
     start, which is what all-in-one and a single-host deployment want)."""
     if settings.jwt_private_key:
         private_pem = normalize_pem(settings.jwt_private_key)
-        return KeyPair(private_pem, public_from_private(private_pem))
+        pair = KeyPair(private_pem, public_from_private(private_pem))
+        _publish_public_key(settings.data_dir / "keys", pair.public_pem)
+        return pair
     return load_or_create_keypair(settings.data_dir / "keys")
+
+
+def _publish_public_key(directory: Path, public_pem: str) -> None:
+    """Keep a shared key folder (if there is one) in step with a configured private key, so a
+    gateway reading it never verifies with an older generated pair."""
+    path = directory / "jwt_public.pem"
+    if directory.is_dir() and (not path.exists() or path.read_text() != public_pem):
+        with contextlib.suppress(OSError):  # a read-only mount: the operator manages it
+            path.write_text(public_pem)
 
 
 def verification_key(settings: Settings) -> str:
