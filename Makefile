@@ -23,8 +23,14 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 dev: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/python -m allinone
 
+# hls.js for the browser tests' client; without npm those tests are skipped (CI has it)
+E2E_HLS := tests/e2e/node_modules/hls.js/dist/hls.min.js
+$(E2E_HLS): tests/e2e/package-lock.json
+	@if command -v npm >/dev/null; then cd tests/e2e && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the browser tests will be skipped"; fi
+
 ## test: lint, layering contracts, then the whole test suite
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(E2E_HLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -39,4 +45,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache tests/e2e/node_modules test-artifacts
