@@ -1,0 +1,106 @@
+"""The distributed wiring for integration tests: every service as its own process over the
+real PostgreSQL (a database per service), RabbitMQ, Redis and S3 server, mail over SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from common.security.keys import generate_keypair
+from tests.support.platform import Mail, parse_mail
+from tests.support.processes import ServiceProcess
+from tests.support.services import RedisTarget, S3Target, SmtpCapture
+
+ORIGIN = "http://127.0.0.1:5500"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "integration admin secret"
+
+
+@dataclass
+class Stack:
+    processes: dict[str, ServiceProcess]
+    smtp: SmtpCapture
+    s3: S3Target
+
+    @property
+    def gateway_url(self) -> str:
+        return self.processes["gateway"].url
+
+    async def mails_to(self, address: str, count: int, timeout: float = 20) -> list[Mail]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            mails = [m for m in self.smtp.messages if address in m.recipients]
+            if len(mails) >= count:
+                return [parse_mail(m.data) for m in mails]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"expected {count} mail(s) to {address}")
+
+
+@pytest.fixture
+async def stack(
+    tmp_path: Path,
+    postgres_databases,  # type: ignore[no-untyped-def]
+    rabbitmq_url: str,
+    redis_target: RedisTarget,
+    s3_target: S3Target,
+    smtp_capture: SmtpCapture,
+) -> AsyncIterator[Stack]:
+    keys = generate_keypair()
+    shared = {
+        "RABBITMQ_URL": rabbitmq_url,
+        "REDIS_URL": redis_target.url,
+        "REDIS_KEY_PREFIX": redis_target.prefix,
+        "S3_ENDPOINT": s3_target.endpoint,
+        "S3_ACCESS_KEY": s3_target.access_key,
+        "S3_SECRET_KEY": s3_target.secret_key,
+        "S3_BUCKET": s3_target.bucket,
+        "JWT_PUBLIC_KEY": keys.public_pem,
+        "DATA_DIR": str(tmp_path / "data"),
+        "BUS_RETRY_DELAYS_MS": "200,500",
+        "ENVIRONMENT": "test",
+        "ADMIN_EMAIL": ADMIN_EMAIL,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "TRANSCODE_PRESET": "ultrafast",
+    }
+    identity = ServiceProcess(
+        "identity",
+        {**shared, "DATABASE_URL": await postgres_databases(), "JWT_PRIVATE_KEY": keys.private_pem},
+        tmp_path,
+    )
+    catalog = ServiceProcess(
+        "catalog", {**shared, "DATABASE_URL": await postgres_databases()}, tmp_path
+    )
+    mailer = ServiceProcess(
+        "mailer",
+        {**shared, "SMTP_HOST": smtp_capture.host, "SMTP_PORT": str(smtp_capture.port)},
+        tmp_path,
+    )
+    transcoder = ServiceProcess("transcoder", shared, tmp_path)
+    for service in (identity, catalog):
+        await asyncio.to_thread(service.run, "migrate")
+    gateway = ServiceProcess(
+        "gateway",
+        {**shared, "IDENTITY_URL": identity.url, "CATALOG_URL": catalog.url},
+        tmp_path,
+    )
+    processes = {
+        "identity": identity,
+        "catalog": catalog,
+        "mailer": mailer,
+        "transcoder": transcoder,
+        "gateway": gateway,
+    }
+    try:
+        for p in processes.values():
+            p.start()
+        for p in processes.values():
+            await asyncio.to_thread(p.wait_ready)
+        yield Stack(processes, smtp_capture, s3_target)
+    finally:
+        for p in reversed(processes.values()):
+            p.stop()
