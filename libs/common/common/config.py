@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _public_base_url_follows_port(self) -> Settings:
+        """Unset PUBLIC_BASE_URL means "this gateway on this machine", whatever PORT is."""
+        if "public_base_url" not in self.model_fields_set:
+            self.public_base_url = f"http://127.0.0.1:{self.port}"
+        return self
 
     def database_url_for(self, service: str) -> str:
         """DATABASE_URL, or the service's own SQLite file under DATA_DIR when it is unset."""
