@@ -232,6 +232,8 @@ async def test_close_lets_the_running_handler_finish(target: Target, make_bus: M
     async def slow(envelope: Envelope) -> None:
         started.set()
         await release.wait()
+        # a job finishing during shutdown still reports its result (the transcoder does)
+        await bus.publish(events.VideoProgress(video_id=1, percent=50).envelope())
         finished.append(envelope.id)
 
     await bus.consume(TRANSCODER.name, slow, prefetch=1)

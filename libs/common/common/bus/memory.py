@@ -76,8 +76,8 @@ class InMemoryBus:
 
     async def close(self) -> None:
         """Stop dispatching, let running handlers finish (up to `shutdown_timeout`), and put
-        pending retries back in their queues."""
-        self._started = False
+        pending retries back in their queues. Handlers still running may publish (progress,
+        results) until they are done; only then does the bus refuse."""
         dispatchers, self._dispatchers = self._dispatchers, []
         for task in dispatchers:
             task.cancel()
@@ -93,6 +93,7 @@ class InMemoryBus:
         for task in timers:
             task.cancel()  # _retry_later requeues on cancel
         await asyncio.gather(*timers, return_exceptions=True)
+        self._started = False
 
     async def ping(self) -> bool:
         return self._started
