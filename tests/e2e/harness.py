@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from tests.support import media
 from tests.support.platform import Mail, parse_mail
 from tests.support.services import SmtpCapture, free_port
 
@@ -381,36 +382,15 @@ class SeededVideo:
     renditions: tuple[str, ...]
 
 
-def _ffmpeg(*args: str) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    assert ffmpeg, "ffmpeg not found: apt-get install ffmpeg"
-    done = subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *args],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-
-
 def make_clip(clip: Clip, directory: Path) -> Path:
     """testsrc2 with a 440 Hz tone: H.264 + AAC in MP4."""
     path = directory / f"{clip.height}p.mp4"
-    video = f"testsrc2=size={clip.width}x{clip.height}:rate=24:duration={clip.seconds}"
-    audio = f"sine=frequency=440:sample_rate=48000:duration={clip.seconds}"
-    _ffmpeg(
-        "-f", "lavfi", "-i", video,
-        "-f", "lavfi", "-i", audio,
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "96k", "-shortest", "-movflags", "+faststart",
-        str(path),
-    )  # fmt: skip
-    return path
+    return media.make_clip(path, size=f"{clip.width}x{clip.height}", seconds=clip.seconds, rate=24)
 
 
 def make_thumbnail(directory: Path) -> Path:
     path = directory / "thumbnail.jpg"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360", "-frames:v", "1", str(path))
+    media.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360", "-frames:v", "1", str(path))
     return path
 
 

@@ -13,7 +13,7 @@ import pytest
 from minio import Minio
 
 from tests.integration.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ORIGIN, Stack
-from tests.transcoder.media import make_clip
+from tests.support.media import make_clip
 
 pytestmark = pytest.mark.integration
 PASSWORD = "viewer passphrase"

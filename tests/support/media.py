@@ -1,4 +1,4 @@
-"""Small FFmpeg helpers for the transcoder tests: make clips, look inside outputs."""
+"""Small FFmpeg helpers for tests: make clips, look inside outputs."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from common.bus.memory import InMemoryBus
 from common.bus.topology import CATALOG, TRANSCODER
 from common.events import Envelope, VideoUploaded
 from common.storage.local import LocalObjectStore
-from tests.transcoder.media import FFMPEG, FFPROBE, ffmpeg, make_clip
+from tests.support.media import FFMPEG, FFPROBE, ffmpeg, make_clip
 from transcoder.config import TranscoderSettings
 from transcoder.worker import Transcoder
 

@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.transcoder.conftest import JobRun
-from tests.transcoder.media import (
+from tests.support.media import (
     decode_errors,
     first_frame_is_key,
     keyframe_times,
@@ -20,6 +19,7 @@ from tests.transcoder.media import (
     streams,
     video_stream,
 )
+from tests.transcoder.conftest import JobRun
 
 SEGMENT = re.compile(r"^segment_\d{5}\.ts$")
 

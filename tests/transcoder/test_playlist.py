@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.transcoder.media import ffmpeg, video_stream
+from tests.support.media import ffmpeg, video_stream
 from transcoder.playlist import (
     MediaPlaylist,
     Segment,

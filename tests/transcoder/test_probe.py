@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.transcoder.media import FFPROBE, ffmpeg
+from tests.support.media import FFPROBE, ffmpeg
 from transcoder import errors
 from transcoder.errors import MediaError
 from transcoder.probe import parse_probe, probe

@@ -13,8 +13,8 @@ import pytest
 
 from common.bus import PermanentError
 from common.events import Envelope, VideoUploaded
+from tests.support.media import mean_luma
 from tests.transcoder.conftest import RecordingStore, fast_settings, run_job
-from tests.transcoder.media import mean_luma
 from transcoder import errors
 from transcoder.worker import Transcoder, source_suffix
 
