@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gateway.routes import JSON_BODY_LIMIT
 from tests.gateway.conftest import (
     BIG_SIZE,
     RANGE_BODY,
@@ -314,3 +315,38 @@ async def test_client_going_away_closes_the_upstream_stream(
             # the browser left before the upstream finished: its stream must end too
             await asyncio.wait_for(state.stream_closed.wait(), timeout=5)
             assert not state.release.is_set()
+
+
+async def test_json_routes_refuse_oversized_bodies_before_any_upstream_reads_them(
+    client: httpx.AsyncClient,
+) -> None:
+    huge = b'{"email": "' + b"a" * (JSON_BODY_LIMIT + 1) + b'"}'
+    declared = await client.post("/api/login/", content=huge)
+    assert_json_error(declared, 413)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        for _ in range(JSON_BODY_LIMIT // 1024 + 2):
+            yield b"x" * 1024
+
+    streamed = await client.post("/api/register/", content=chunks())
+    assert_json_error(streamed, 413)
+
+
+async def test_a_chunked_json_body_under_the_limit_arrives_whole(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": '
+        yield b'"a@b.c"}'
+
+    response = await client.post("/api/password_reset/", content=chunks())
+    echo = response.json()
+    assert echo["body"] == '{"email": "a@b.c"}'
+    assert dict(echo["headers"])["content-length"] == str(len(echo["body"]))
+
+
+async def test_uploads_are_not_capped_by_the_json_limit(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    body = b"v" * (JSON_BODY_LIMIT * 4)
+    response = await client.post("/api/admin/videos/", content=body, headers=bearer(tokens.admin()))
+    assert response.status_code == 200
+    assert len(response.json()["body"]) == len(body)

@@ -12,7 +12,7 @@ from common.security.cookies import REFRESH_COOKIE
 from common.security.principal import Principal
 from gateway.auth import Authenticator
 from gateway.csrf import check_csrf
-from gateway.proxy import Proxy
+from gateway.proxy import Proxy, has_body
 from gateway.ratelimit import RateLimiter, client_address
 from gateway.routes import Auth, Csrf, RouteSpec, has_dot_segments
 
@@ -49,4 +49,20 @@ class Gateway:
             if spec.csrf is Csrf.COOKIE_AUTH and caller.from_cookie:
                 check_csrf(request)
             principal = caller.principal
-        return await self.proxy.forward(request, spec.upstream, principal)
+        body = None
+        if spec.max_body_bytes is not None and has_body(request):
+            body = await read_body(request, spec.max_body_bytes)
+        return await self.proxy.forward(request, spec.upstream, principal, body=body)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 as soon as it is known to be over `limit`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413)
+    return bytes(body)

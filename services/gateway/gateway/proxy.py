@@ -89,18 +89,24 @@ class Proxy:
         self.clients: dict[str, httpx.AsyncClient] = {}  # filled by the app's lifespan
 
     async def forward(
-        self, request: Request, upstream: str, principal: Principal | None
+        self,
+        request: Request,
+        upstream: str,
+        principal: Principal | None,
+        *,
+        body: bytes | None = None,
     ) -> Response:
+        """Stream `request` to `upstream`; `body`, when given, is its body already read."""
         client = self.clients[upstream]
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+        content = body if body is not None else (request.stream() if has_body(request) else None)
         outgoing = httpx.Request(
             request.method,
             _upstream_url(client.base_url, request.scope),
-            headers=_request_headers(request, principal, request_id, has_body),
-            content=request.stream() if has_body else None,
+            headers=_request_headers(request, principal, request_id, content is not None),
+            content=content,
         )
         try:
             answer = await client.send(outgoing, stream=True)
@@ -116,6 +122,10 @@ class Proxy:
             log.warning("%s answered badly: %r", upstream, exc, exc_info=True)
             return error_response(502)
         return await _relay(answer, request_id)
+
+
+def has_body(request: Request) -> bool:
+    return "content-length" in request.headers or "transfer-encoding" in request.headers
 
 
 def _upstream_url(base: httpx.URL, scope: Scope) -> httpx.URL:

@@ -36,6 +36,9 @@ class Bucket(StrEnum):
     PASSWORD_RESET = "password_reset"
 
 
+JSON_BODY_LIMIT = 64 * 1024
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     name: str
@@ -47,6 +50,9 @@ class RouteSpec:
     rate_limit: Bucket | None = None
     prefix: bool = False  # the path and everything below it
     needs_refresh_cookie: bool = False  # 400 before anything else when it is missing
+    # JSON APIs read whole bodies: capped here (413) so no upstream buffers gigabytes;
+    # None streams the body on unread (uploads: the catalog enforces its own limit)
+    max_body_bytes: int | None = JSON_BODY_LIMIT
 
     def patterns(self) -> tuple[str, str]:
         if self.prefix:
@@ -101,6 +107,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         auth=Auth.ADMIN,
         csrf=Csrf.COOKIE_AUTH,
         prefix=True,
+        max_body_bytes=None,
     ),
 )
 
