@@ -26,7 +26,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from common.config import Settings
-from tests.support.services import REQUIRED
+from tests.support.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -44,11 +44,8 @@ K8S_VERSIONS = ("1.27.0", None)  # the oldest kubectl/cluster we document, and t
 
 
 def tool_missing(what: str, hint: str) -> NoReturn:
-    """The pattern of tests/support/services.py `unavailable()`: skip, but fail in CI."""
-    message = f"{what} is not available ({hint})"
-    if REQUIRED:
-        pytest.fail(f"VIDEOFLIX_REQUIRE_SERVICES=1: {message}", pytrace=False)
-    pytest.skip(message)
+    """Skipped on a developer machine, a failure in CI (VIDEOFLIX_REQUIRE_SERVICES=1)."""
+    unavailable(f"{what} ({hint})")
 
 
 # ---------------------------------------------------------------- the code base

@@ -18,6 +18,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -33,7 +34,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def unavailable(what: str) -> None:
+def unavailable(what: str) -> NoReturn:
     message = f"{what} is not available (set its TEST_* variable or run a Docker engine)"
     if REQUIRED:
         pytest.fail(f"VIDEOFLIX_REQUIRE_SERVICES=1: {message}", pytrace=False)
