@@ -77,6 +77,17 @@ async def test_docs_page(client: httpx.AsyncClient) -> None:
         assert "/api/openapi.json" in response.text
 
 
+async def test_docs_work_offline_from_the_gateways_own_assets(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/api/docs")).text
+    assert "cdn." not in page and "https://" not in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/api/docs/assets/{asset}" in page
+        response = await client.get(f"/api/docs/assets/{asset}")
+        assert response.status_code == 200 and len(response.content) > 10_000
+    missing = await client.get("/api/docs/assets/../../../etc/passwd")
+    assert missing.status_code == 404 and set(missing.json()) == {"detail"}
+
+
 async def test_fastapi_own_docs_are_off(client: httpx.AsyncClient) -> None:
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert_json_error(await client.get(path), 404)

@@ -9,9 +9,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import swagger_ui_bundle
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from common.errors import error_response
 from gateway.proxy import Proxy
@@ -103,6 +105,9 @@ class OpenApiAggregator:
         return doc if isinstance(doc, dict) else None
 
 
+DOCS_ASSETS = "/api/docs/assets"
+
+
 def openapi_router(aggregator: OpenApiAggregator) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -113,10 +118,19 @@ def openapi_router(aggregator: OpenApiAggregator) -> APIRouter:
         return JSONResponse(doc)
 
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=f"{TITLE} - docs")
+        # Swagger UI's files come from the gateway itself: a self-hosted platform may have
+        # no internet, where FastAPI's default CDN links would leave an empty page
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI_PATH,
+            title=f"{TITLE} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
     for path in (OPENAPI_PATH, OPENAPI_PATH + "/"):
         router.add_api_route(path, schema, methods=["GET"])
     for path in ("/api/docs", "/api/docs/"):
         router.add_api_route(path, docs, methods=["GET"])
+    router.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path))
     return router
