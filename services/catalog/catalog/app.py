@@ -56,6 +56,8 @@ def create_app(
             await videos.remove_stale_uploads()
         except Exception:  # a store hiccup must not keep the catalog down; next start retries
             log.exception("could not remove abandoned uploads")
+        if not ports.bus.durable:
+            await videos.resume_processing()
         await ports.bus.consume(
             CATALOG.name, VideoResultConsumer(videos), prefetch=RESULTS_PREFETCH
         )

@@ -339,14 +339,7 @@ class VideoService:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise RuntimeError(f"upload {video_id} vanished before it was complete")
             # the job is published if and only if the video exists as `processing`
-            add_to_outbox(
-                db,
-                VideoUploaded(
-                    video_id=video_id,
-                    source_key=source.key,
-                    has_custom_thumbnail=thumbnail is not None,
-                ),
-            )
+            add_to_outbox(db, _job(video_id, source.key, custom_thumbnail=thumbnail is not None))
             await db.commit()
             video = await db.get(Video, video_id, populate_existing=True)
         self.on_outbox_commit()
@@ -599,6 +592,22 @@ class VideoService:
 
     # ------------------------------------------------------------------ maintenance
 
+    async def resume_processing(self) -> int:
+        """Issue the transcode job of every video still `processing` again. For start-up over
+        a bus that kept nothing (all-in-one): those jobs died with the last process. The
+        transcoder treats a repeated job as harmless, and results are idempotent here."""
+        async with self.sessionmaker() as db:
+            videos = (await db.scalars(select(Video).where(Video.status == _PROCESSING))).all()
+            for video in videos:
+                if video.source_key:  # always set once processing; the type allows None
+                    custom = video.thumbnail_custom
+                    add_to_outbox(db, _job(video.id, video.source_key, custom_thumbnail=custom))
+            await db.commit()
+        if videos:
+            self.on_outbox_commit()
+            log.info("re-issued %d interrupted transcode jobs", len(videos))
+        return len(videos)
+
     async def remove_stale_uploads(self) -> int:
         """Remove uploads abandoned by a crash (rows still `uploading`, untouched for long)."""
         cutoff = utcnow() - timedelta(seconds=self.config.stale_upload_seconds)
@@ -625,6 +634,12 @@ class VideoService:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _job(video_id: int, source_key: str, *, custom_thumbnail: bool) -> VideoUploaded:
+    return VideoUploaded(
+        video_id=video_id, source_key=source_key, has_custom_thumbnail=custom_thumbnail
+    )
 
 
 async def _read_text(part: FormPart) -> str:

@@ -51,6 +51,8 @@ def topic_matches(pattern: str, routing_key: str) -> bool:
 class InMemoryBus:
     """The bus inside one process: an asyncio queue per topology queue."""
 
+    durable = False
+
     def __init__(
         self,
         *,

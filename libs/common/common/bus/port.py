@@ -16,6 +16,10 @@ class PermanentError(Exception):
 
 
 class Bus(Protocol):
+    durable: bool
+    """Whether published messages outlive this process (a broker). Consumers whose work
+    must not be lost re-issue it at start-up over a bus that is not."""
+
     async def start(self) -> None:
         """Connect and declare the whole topology (exchange, queues, retry and dead letters)."""
 

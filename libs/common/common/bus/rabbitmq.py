@@ -61,6 +61,8 @@ def dead_queue_name(queue: str) -> str:
 class RabbitMQBus:
     """The bus on a RabbitMQ broker; see the module docstring for the topology."""
 
+    durable = True
+
     def __init__(
         self,
         url: str,
