@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # the stamps re-run pip whenever pyproject.toml changes
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[bundled-ffmpeg]"
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python

@@ -43,6 +43,7 @@ from transcoder.config import TranscoderSettings
 from transcoder.encode import run_ladder
 from transcoder.ladder import Rendition, plan_ladder
 from transcoder.probe import SourceInfo, probe
+from transcoder.tools import resolve_tools
 from transcoder.worker import finish_outputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,12 +230,13 @@ def main() -> int:
 
     overrides = {"transcode_preset": args.preset} if args.preset else {}
     settings = TranscoderSettings(**overrides)
+    tools = resolve_tools(settings)
     work = args.work or Path(tempfile.mkdtemp(prefix="vf-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     source = work / "source-1080p30-noise.mp4"
-    make_source(source, settings.ffmpeg_path)
+    make_source(source, tools.ffmpeg)
 
-    info = asyncio.run(probe(source, ffprobe=settings.ffprobe_path))
+    info = asyncio.run(probe(source, prober=tools.prober))
     ladder = plan_ladder(
         info.display_width, info.display_height, info.frame_rate, aspect=info.display_aspect_ratio
     )
@@ -245,7 +247,7 @@ def main() -> int:
         f"threads={settings.transcode_threads or 'auto'}"
     )
 
-    decode = decode_only(source, settings.ffmpeg_path)
+    decode = decode_only(source, tools.ffmpeg)
     print(f"decode once        {fmt(decode)}")
     one_pass = encode(source, info, ladder, work / "ladder", settings)
     print(f"ladder (one pass)  {fmt(one_pass)}")
@@ -261,7 +263,7 @@ def main() -> int:
     floor = singles["1080p"]
     ratio = one_pass.wall / three.wall
     rtf = info.duration / one_pass.wall
-    quality = ssim(work / "ladder" / "1080p" / PLAYLIST_NAME, source, settings.ffmpeg_path)
+    quality = ssim(work / "ladder" / "1080p" / PLAYLIST_NAME, source, tools.ffmpeg)
     bandwidths = check_bandwidth(work / "ladder")
 
     goals = {

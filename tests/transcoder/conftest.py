@@ -1,5 +1,10 @@
 """Fixtures of the transcoder tests: generated clips, fast settings, and a job runner that
-drives the real handler over LocalObjectStore + InMemoryBus and records what it did."""
+drives the real handler over LocalObjectStore + InMemoryBus and records what it did.
+
+Two tool sets: "system" (Debian's ffmpeg and ffprobe, which CI installs) and "bundled"
+(imageio-ffmpeg's build and the PyAV prober: what a machine with Python only uses). The
+bundled set is forced explicitly, since the system's would win on a machine that has both.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from common.events import Envelope, VideoUploaded
 from common.storage.local import LocalObjectStore
 from tests.support.media import FFMPEG, FFPROBE, ffmpeg, make_clip
 from transcoder.config import TranscoderSettings
+from transcoder.probe import PyAVProber
+from transcoder.tools import FROM_SETTING_FFMPEG, NO_FFPROBE, Tools, bundled_ffmpeg
 from transcoder.worker import Transcoder
 
 if shutil.which(FFMPEG) is None or shutil.which(FFPROBE) is None:  # pragma: no cover
@@ -38,6 +45,20 @@ def fast_settings(work_dir: Path, **overrides: Any) -> TranscoderSettings:
     }
     values.update(overrides)
     return TranscoderSettings(**values)
+
+
+BUNDLED_FFMPEG = bundled_ffmpeg() or "imageio-ffmpeg has no build for this machine"
+SYSTEM, BUNDLED = "system", "bundled"
+
+
+def bundled_settings(work_dir: Path, **overrides: Any) -> TranscoderSettings:
+    """`fast_settings` with FFMPEG_PATH = imageio-ffmpeg's binary and no FFPROBE_PATH."""
+    return fast_settings(work_dir, ffmpeg_path=BUNDLED_FFMPEG, ffprobe_path=None, **overrides)
+
+
+def bundled_tools() -> Tools:
+    """imageio-ffmpeg's FFmpeg and the PyAV prober, as on a machine without FFmpeg."""
+    return Tools(BUNDLED_FFMPEG, FROM_SETTING_FFMPEG, PyAVProber(), NO_FFPROBE)
 
 
 # ---------------------------------------------------------------------- clips
@@ -216,11 +237,13 @@ async def run_job(
     video_id: int = 7,
     has_custom_thumbnail: bool = False,
     settings: TranscoderSettings | None = None,
+    tools: Tools | None = None,
     store: RecordingStore | None = None,
     progress_interval: float = 1.0,
     prepare: Callable[[RecordingStore], Any] | None = None,
 ) -> JobRun:
-    """Upload `source`, publish `video.uploaded`, let the handler consume it, collect results."""
+    """Upload `source`, publish `video.uploaded`, let the handler consume it, collect results.
+    `tools` default to what `settings` resolve to (the system's FFmpeg with `fast_settings`)."""
     work_dir = base / "work"
     settings = settings or fast_settings(work_dir)
     store = store or RecordingStore(base / "objects")
@@ -237,7 +260,13 @@ async def run_job(
     async def collect(envelope: Envelope) -> None:
         results.append(envelope)
 
-    worker = Transcoder(store, recording, settings, progress_interval=progress_interval)  # type: ignore[arg-type]
+    worker = Transcoder(
+        store,
+        recording,  # type: ignore[arg-type]
+        settings,
+        tools=tools,
+        progress_interval=progress_interval,
+    )
     try:
         await bus.consume(CATALOG.name, collect)
         await bus.consume(TRANSCODER.name, worker.handle, prefetch=1)
@@ -263,14 +292,24 @@ async def run_job(
 @pytest.fixture(scope="session")
 def ladder_run(
     clip: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], JobRun]:
-    """Transcode the named clip once per session (sync: use it from plain test functions)."""
-    done: dict[str, JobRun] = {}
+) -> Callable[..., JobRun]:
+    """Transcode the named clip once per session with the SYSTEM or BUNDLED tool set (sync:
+    use it from plain test functions)."""
+    done: dict[tuple[str, str], JobRun] = {}
 
-    def get(name: str) -> JobRun:
-        if name not in done:
-            base = tmp_path_factory.mktemp(f"job-{name}")
-            done[name] = asyncio.run(run_job(clip(name), base))
-        return done[name]
+    def get(name: str, toolset: str = SYSTEM) -> JobRun:
+        if (name, toolset) not in done:
+            base = tmp_path_factory.mktemp(f"job-{name}-{toolset}")
+            if toolset == BUNDLED:
+                job = run_job(
+                    clip(name),
+                    base,
+                    settings=bundled_settings(base / "work"),
+                    tools=bundled_tools(),
+                )
+            else:
+                job = run_job(clip(name), base)
+            done[name, toolset] = asyncio.run(job)
+        return done[name, toolset]
 
     return get

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from common.bus.memory import InMemoryBus
 from common.bus.topology import CATALOG
@@ -15,7 +17,7 @@ from common.events import Envelope, VideoUploaded
 from common.kv.memory import InMemoryKeyValueStore
 from common.ports import Ports
 from common.storage.local import LocalObjectStore
-from tests.transcoder.conftest import fast_settings
+from tests.transcoder.conftest import bundled_settings, bundled_tools, fast_settings
 from transcoder.app import create_app
 
 
@@ -84,3 +86,34 @@ async def test_readiness_fails_without_ffmpeg(tmp_path: Path) -> None:
             assert ready.json()["checks"]["ffmpeg"] == "failing"
     finally:
         await ports.close()
+
+
+async def test_the_bundled_tools_make_it_ready_and_are_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ports = Ports(bus=InMemoryBus(), kv=InMemoryKeyValueStore(), store=LocalObjectStore(tmp_path))
+    await ports.start()
+    tools = bundled_tools()
+    app = create_app(
+        Settings(data_dir=tmp_path, environment="test"),
+        ports,
+        options=bundled_settings(tmp_path / "work"),
+        tools=tools,
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="transcoder.tools"):
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://transcoder"
+                ) as client,
+            ):
+                ready = await client.get("/readyz")
+                assert ready.status_code == 200, ready.text
+                assert ready.json()["checks"]["ffmpeg"] == "ok"
+                await client.get("/readyz")
+    finally:
+        await ports.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "transcoder.tools"]
+    assert lines == [f"transcoder tools: {tools.describe()}"]
+    assert "probing with PyAV" in lines[0]

@@ -1,5 +1,11 @@
 """End to end with real FFmpeg: a generated clip goes in as `video.uploaded`, and what lands
-in the object store is checked with ffprobe/ffmpeg, independently of the transcoder's code."""
+in the object store is checked with ffprobe/ffmpeg, independently of the transcoder's code.
+
+Every clip runs with the system's FFmpeg; some also run with the bundled tools (imageio-ffmpeg
++ PyAV, what `make dev` uses on a machine without FFmpeg), checked by the same tests: the
+full ladder with its split/scale cascade (1080p), a display-matrix rotation and the blurred
+portrait thumbnail (rotated), odd sizes in 4:4:4 (odd), non-square pixels (anamorphic) and
+no audio (no_audio)."""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from tests.support.media import (
     streams,
     video_stream,
 )
-from tests.transcoder.conftest import JobRun
+from tests.transcoder.conftest import BUNDLED, SYSTEM, JobRun
 
 SEGMENT = re.compile(r"^segment_\d{5}\.ts$")
 
@@ -36,13 +42,20 @@ EXPECTED: dict[str, tuple[dict[str, tuple[int, int]], tuple[int, int], bool]] = 
     "anamorphic": ({"480p": (854, 480)}, (1024, 576), True),
 }
 CLIP_SECONDS = 2.0
+BUNDLED_CLIPS = ("1080p", "rotated", "odd", "anamorphic", "no_audio")
 
-pytestmark = pytest.mark.parametrize("name", list(EXPECTED))
+pytestmark = pytest.mark.parametrize(
+    ("name", "toolset"),
+    [
+        *(pytest.param(name, SYSTEM, id=name) for name in EXPECTED),
+        *(pytest.param(name, BUNDLED, id=f"{name}-{BUNDLED}") for name in BUNDLED_CLIPS),
+    ],
+)
 
 
 @pytest.fixture
-def run(name: str, ladder_run: Callable[[str], JobRun]) -> JobRun:
-    return ladder_run(name)
+def run(name: str, toolset: str, ladder_run: Callable[[str, str], JobRun]) -> JobRun:
+    return ladder_run(name, toolset)
 
 
 def test_the_result_event_lists_the_ladder(run: JobRun, name: str) -> None:

@@ -1,4 +1,5 @@
-"""Probing: ffprobe JSON -> SourceInfo, and clear MediaErrors for what is not a video."""
+"""Probing: ffprobe JSON -> SourceInfo, and clear MediaErrors for what is not a video; the
+PyAV prober (for machines without ffprobe) gives the same answers as ffprobe."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.support.media import FFPROBE, ffmpeg
-from transcoder import errors
+from transcoder import avprobe, errors
 from transcoder.errors import MediaError
-from transcoder.probe import parse_probe, probe
+from transcoder.probe import FfprobeProber, PyAVProber, parse_probe, probe
 
 
 def video(**overrides: Any) -> dict[str, Any]:
@@ -174,3 +175,87 @@ async def test_playlists_and_other_indirections_are_refused(tmp_path: Path) -> N
 async def test_a_missing_ffprobe_is_not_the_files_fault(clip: Callable[[str], Path]) -> None:
     with pytest.raises(FileNotFoundError):
         await probe(clip("tiny"), ffprobe="/nonexistent/ffprobe")
+
+
+# ---------------------------------------------------------------------- PyAV, as ffprobe
+
+PYAV = PyAVProber()
+
+
+@pytest.mark.parametrize(
+    "name", ["1080p", "portrait", "rotated", "odd", "small_odd", "no_audio", "anamorphic"]
+)
+async def test_pyav_gives_the_same_source_info_as_ffprobe(
+    clip: Callable[[str], Path], name: str
+) -> None:
+    by_ffprobe = await probe(clip(name), prober=FfprobeProber(FFPROBE))
+    by_pyav = await probe(clip(name), prober=PYAV)
+    assert by_pyav == by_ffprobe
+    # the properties the ladder is planned from, spelled out
+    assert (by_pyav.display_width, by_pyav.display_height) == (
+        by_ffprobe.display_width,
+        by_ffprobe.display_height,
+    )
+    assert by_pyav.display_aspect_ratio == by_ffprobe.display_aspect_ratio
+
+
+async def test_pyav_reads_the_rotation_from_the_display_matrix(
+    clip: Callable[[str], Path],
+) -> None:
+    info = await probe(clip("rotated"), prober=PYAV)
+    assert (info.width, info.height) == (1280, 720)
+    assert info.rotation in (90, 270)
+    assert (info.display_width, info.display_height) == (720, 1280)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("text", errors.NOT_MEDIA),
+        ("audio_only", errors.NO_VIDEO_STREAM),
+        ("moov_end_half", errors.TRUNCATED),
+    ],
+)
+async def test_pyav_refuses_the_same_files_for_the_same_reasons(
+    clip: Callable[[str], Path], name: str, reason: str
+) -> None:
+    with pytest.raises(MediaError) as caught:
+        await probe(clip(name), prober=PYAV)
+    assert caught.value.reason == reason
+
+
+async def test_pyav_measures_a_raw_stream_as_ffprobe_does(
+    clip: Callable[[str], Path], tmp_path: Path
+) -> None:
+    raw = tmp_path / "camera.h264"
+    ffmpeg("-i", str(clip("tiny")), "-map", "0:v", "-c", "copy", "-f", "h264", str(raw))
+    info = await probe(raw, prober=PYAV)
+    assert info == await probe(raw, prober=FfprobeProber(FFPROBE))
+    assert info.duration == pytest.approx(2.0, abs=0.15)
+
+
+async def test_pyav_refuses_playlists_and_other_indirections(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.ts"
+    secret.write_bytes(b"\x47" * 188)
+    playlist = tmp_path / "evil.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXTINF:1,\nfile:{secret}\n#EXT-X-ENDLIST\n")
+    concat = tmp_path / "evil2.mp4"
+    concat.write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
+    for path in (playlist, concat):
+        with pytest.raises(MediaError) as caught:
+            await probe(path, prober=PYAV)
+        assert caught.value.reason == errors.NOT_MEDIA
+
+
+async def test_a_broken_pyav_prober_is_not_the_files_fault(clip: Callable[[str], Path]) -> None:
+    with pytest.raises(FileNotFoundError):
+        await probe(clip("tiny"), prober=PyAVProber(python="/nonexistent/python"))
+    # a Python that fails on its own (exit status 1: PyAV missing, a bug) -> retried
+    with pytest.raises(RuntimeError):
+        await probe(clip("tiny"), prober=PyAVProber(python="false"))
+
+
+def test_avprobe_refuses_to_run_without_the_safety_options(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        avprobe.main(["streams", "file:/dev/null"])
+    assert "protocol_whitelist" in capsys.readouterr().err

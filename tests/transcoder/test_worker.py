@@ -14,7 +14,13 @@ import pytest
 from common.bus import PermanentError
 from common.events import Envelope, VideoUploaded
 from tests.support.media import mean_luma
-from tests.transcoder.conftest import RecordingStore, fast_settings, run_job
+from tests.transcoder.conftest import (
+    RecordingStore,
+    bundled_settings,
+    bundled_tools,
+    fast_settings,
+    run_job,
+)
 from transcoder import errors
 from transcoder.worker import Transcoder, source_suffix
 
@@ -42,6 +48,36 @@ async def test_the_files_fault_ends_as_video_failed(
     assert run.final.payload == {"video_id": run.video_id, "reason": reason}
     assert run.dead == []  # acknowledged: retrying cannot help
     no_outputs(run)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("text", errors.NOT_MEDIA),
+        ("audio_only", errors.NO_VIDEO_STREAM),
+        ("faststart_half", errors.TRUNCATED),  # seen by the bundled FFmpeg while encoding
+        ("moov_end_half", errors.TRUNCATED),  # seen by the PyAV prober
+    ],
+)
+async def test_the_bundled_tools_fail_the_same_files_for_the_same_reasons(
+    clip: Callable[[str], Path], tmp_path: Path, name: str, reason: str
+) -> None:
+    settings = bundled_settings(tmp_path / "work")
+    run = await run_job(clip(name), tmp_path, settings=settings, tools=bundled_tools())
+    assert run.final.payload == {"video_id": run.video_id, "reason": reason}
+    assert run.dead == []
+    no_outputs(run)
+
+
+async def test_the_bundled_tools_publish_a_recording_missing_its_last_frames(
+    clip: Callable[[str], Path], tmp_path: Path
+) -> None:
+    settings = bundled_settings(tmp_path / "work")
+    run = await run_job(
+        clip("faststart_tail_cut"), tmp_path, settings=settings, tools=bundled_tools()
+    )
+    assert run.final.routing_key == "video.transcoded", run.final.payload
+    assert run.final.payload["duration"] > 2.5
 
 
 async def test_a_recording_missing_only_its_last_frames_is_still_published(
@@ -130,10 +166,15 @@ async def test_an_admin_thumbnail_is_left_alone(
     assert "thumbnails/7.jpg" not in run.store.puts
 
 
+@pytest.mark.parametrize("bundled", [False, True], ids=["system", "bundled"])
 async def test_the_thumbnail_skips_a_black_opening(
-    clip: Callable[[str], Path], tmp_path: Path
+    clip: Callable[[str], Path], tmp_path: Path, bundled: bool
 ) -> None:
-    run = await run_job(clip("black_start"), tmp_path)
+    if bundled:
+        settings = bundled_settings(tmp_path / "work")
+        run = await run_job(clip("black_start"), tmp_path, settings=settings, tools=bundled_tools())
+    else:
+        run = await run_job(clip("black_start"), tmp_path)
     assert run.final.routing_key == "video.transcoded"
     assert mean_luma(run.root / "thumbnails/7.jpg") > 60
 

@@ -1,14 +1,14 @@
 """Wiring of the transcoder worker: consumes transcode jobs one at a time (prefetch 1).
 
 The worker's own settings (FFmpeg paths, preset, time-out, ...) come from the environment
-through `TranscoderSettings`; tests pass them in.
+through `TranscoderSettings`; tests pass them in. Which FFmpeg and prober are used is decided
+once, here (`tools.resolve_tools`), and logged at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -19,26 +19,34 @@ from common.errors import install_error_handlers
 from common.health import health_router
 from common.ports import Ports
 from transcoder.config import TranscoderSettings
+from transcoder.tools import Tools, log_tools, resolve_tools
 from transcoder.worker import Transcoder
 
 
 def create_app(
-    settings: Settings, ports: Ports, *, options: TranscoderSettings | None = None
+    settings: Settings,
+    ports: Ports,
+    *,
+    options: TranscoderSettings | None = None,
+    tools: Tools | None = None,
 ) -> FastAPI:
     options = options or TranscoderSettings()
-    worker = Transcoder(ports.store, ports.bus, options)
+    tools = tools or resolve_tools(options)
+    worker = Transcoder(ports.store, ports.bus, options, tools=tools)
 
     async def ffmpeg_found() -> bool:
-        return all(shutil.which(p) for p in (options.ffmpeg_path, options.ffprobe_path))
+        return await asyncio.to_thread(tools.ready)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_tools(tools)
         await asyncio.to_thread(worker.sweep_work_dirs)
         await ports.bus.consume(TRANSCODER.name, worker.handle, prefetch=1)
         yield
 
     app = FastAPI(title="Videoflix transcoder", lifespan=lifespan)
     app.state.transcoder = worker
+    app.state.tools = tools
     install_error_handlers(app)
     app.include_router(
         health_router(

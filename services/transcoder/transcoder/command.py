@@ -26,6 +26,7 @@ from pathlib import Path
 from transcoder.config import TranscoderSettings
 from transcoder.ladder import Rendition, output_frame_rate
 from transcoder.probe import SAFE_INPUT_OPTIONS, SourceInfo, input_url
+from transcoder.tools import find_ffmpeg
 
 SEGMENT_PATTERN = "segment_%05d.ts"
 PLAYLIST_NAME = "index.m3u8"
@@ -87,8 +88,11 @@ def x264_params(settings: TranscoderSettings, gop: int) -> str:
     return ":".join(f"{k}={v}" for k, v in params.items())
 
 
-def ladder_command(job: LadderJob, settings: TranscoderSettings) -> list[str]:
-    """The argv of the FFmpeg run for `job`; outputs go to `<out_dir>/<name>/`."""
+def ladder_command(
+    job: LadderJob, settings: TranscoderSettings, *, ffmpeg: str | None = None
+) -> list[str]:
+    """The argv of the FFmpeg run for `job`; outputs go to `<out_dir>/<name>/`. `ffmpeg` is
+    the executable (default: the one `tools.find_ffmpeg` picks for `settings`)."""
     info, renditions = job.info, job.renditions
     seg = settings.transcode_segment_seconds
     rate = output_frame_rate(info.frame_rate)
@@ -96,7 +100,7 @@ def ladder_command(job: LadderJob, settings: TranscoderSettings) -> list[str]:
     audio = info.audio_index is not None
 
     args = [
-        settings.ffmpeg_path,
+        ffmpeg or find_ffmpeg(settings.ffmpeg_path)[0],
         "-hide_banner",
         "-nostdin",
         "-nostats",

@@ -31,8 +31,10 @@ X264_PRESETS = (
 class TranscoderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    ffmpeg_path: str = "ffmpeg"
-    ffprobe_path: str = "ffprobe"
+    ffmpeg_path: str | None = None
+    """FFmpeg to run. Unset: `ffmpeg` on PATH, else imageio-ffmpeg's build (`tools.py`)."""
+    ffprobe_path: str | None = None
+    """ffprobe to probe sources with. Unset: `ffprobe` on PATH, else PyAV (`tools.py`)."""
 
     transcode_preset: str = "veryfast"
     transcode_x264_params: str = "me=dia:subme=1"
@@ -55,7 +57,7 @@ class TranscoderSettings(BaseSettings):
             raise ValueError(f"unknown x264 preset {value!r}; one of {', '.join(X264_PRESETS)}")
         return value
 
-    @field_validator("transcode_work_dir", mode="before")
+    @field_validator("transcode_work_dir", "ffmpeg_path", "ffprobe_path", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

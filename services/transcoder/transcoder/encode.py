@@ -47,9 +47,14 @@ def _reason(lines: list[str]) -> str:
 
 
 async def run_ladder(
-    job: LadderJob, settings: TranscoderSettings, on_percent: PercentHandler
+    job: LadderJob,
+    settings: TranscoderSettings,
+    on_percent: PercentHandler,
+    *,
+    ffmpeg: str | None = None,
 ) -> LadderRun:
-    """Run FFmpeg for `job`, calling `on_percent` (0..99) as `-progress` blocks arrive."""
+    """Run FFmpeg (`ffmpeg`, see `ladder_command`) for `job`, calling `on_percent` (0..99)
+    as `-progress` blocks arrive."""
     duration = job.info.video_duration or job.info.duration
     parser = ProgressParser()
 
@@ -58,7 +63,7 @@ async def run_ladder(
         if snapshot is not None and snapshot.out_time is not None:
             await on_percent(percent_of(snapshot.out_time, duration))
 
-    args = ladder_command(job, settings)
+    args = ladder_command(job, settings, ffmpeg=ffmpeg)
     log.debug("running %s", " ".join(args))
     try:
         result = await run_process(

@@ -24,8 +24,9 @@ def timed_out(seconds: float) -> str:
 
 
 def decode_failed(detail: str) -> str:
-    # "[h264 @ 0x55d0c1a2b3c0] error while decoding" -> "h264: error while decoding"
-    detail = re.sub(r"\[([\w:.,-]+) @ 0x[0-9a-f]+\]\s*", r"\1: ", detail)
+    # "[h264 @ 0x55d0c1a2b3c0] error while decoding" -> "h264: error while decoding";
+    # FFmpeg 6.1+ also names inputs and outputs: "[in#0/mov,mp4,m4a @ 0x...]" -> "in#0/mov,..."
+    detail = re.sub(r"\[([\w:.,/#-]+) @ 0x[0-9a-f]+\]\s*", r"\1: ", detail)
     detail = " ".join(detail.split())[:300]
     if not detail:
         return "FFmpeg could not convert the video."

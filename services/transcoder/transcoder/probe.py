@@ -1,5 +1,10 @@
 """What the source is: ffprobe's JSON turned into a `SourceInfo`, or a `MediaError`.
 
+Two probers give that JSON: `FfprobeProber` runs an ffprobe executable; `PyAVProber` runs
+`transcoder.avprobe` (PyAV in a child Python), which prints the same fields where there is
+no ffprobe (imageio-ffmpeg ships none). Both go through `parse_probe`, so they give the
+same `SourceInfo` and the same reasons. `transcoder.tools` chooses between them.
+
 Uploaded files are untrusted input to FFmpeg. Every FFmpeg tool opens them with
 `SAFE_INPUT_OPTIONS`: only local files, and only real container demuxers, so a "video" that
 is really an HLS playlist or concat list cannot make FFmpeg read other files or URLs.
@@ -7,15 +12,19 @@ is really an HLS playlist or concat list cannot make FFmpeg read other files or 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import shutil
+import sys
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from transcoder import errors
+from transcoder import avprobe, errors
 from transcoder.errors import MediaError
 from transcoder.process import ProcessTimeout, run_process
 
@@ -249,28 +258,109 @@ def _looks_like_mp4(path: Path) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"mdat", b"free", b"wide", b"moov")
 
 
+# ---------------------------------------------------------------------- the probers
+
+
+@dataclass(frozen=True)
+class FfprobeProber:
+    """Probing with an ffprobe executable (a name on PATH or a path)."""
+
+    path: str = "ffprobe"
+
+    def streams_command(self, url: str) -> list[str]:
+        return [
+            self.path,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *SAFE_INPUT_OPTIONS,
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            url,
+        ]
+
+    def packets_command(self, url: str) -> list[str]:
+        return [
+            self.path,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *SAFE_INPUT_OPTIONS,
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time,duration_time",
+            "-of",
+            "csv=p=0",
+            url,
+        ]
+
+    def blames_the_file(self, returncode: int) -> bool:
+        """ffprobe fails with 1 for whatever it cannot read."""
+        return returncode != 0
+
+    def available(self) -> bool:
+        return shutil.which(self.path) is not None
+
+    def __str__(self) -> str:
+        return f"ffprobe {self.path}"
+
+
+@dataclass(frozen=True)
+class PyAVProber:
+    """Probing with PyAV through `python -m transcoder.avprobe`, in a child process."""
+
+    python: str = field(default_factory=lambda: sys.executable)
+
+    def _command(self, what: str, url: str) -> list[str]:
+        # -P: the working directory is not put on sys.path, nothing there can shadow a module
+        return [self.python, "-P", "-m", "transcoder.avprobe", *SAFE_INPUT_OPTIONS, what, url]
+
+    def streams_command(self, url: str) -> list[str]:
+        return self._command("streams", url)
+
+    def packets_command(self, url: str) -> list[str]:
+        return self._command("packets", url)
+
+    def blames_the_file(self, returncode: int) -> bool:
+        """`UNREADABLE`, or killed by a signal (a demuxer crash), as a crashing ffprobe would
+        be; any other failure (PyAV missing, a bug) is the machine's and is retried."""
+        return returncode == avprobe.UNREADABLE or returncode < 0
+
+    def available(self) -> bool:
+        return bool(self.python) and importlib.util.find_spec("av") is not None
+
+    def __str__(self) -> str:
+        return "PyAV"
+
+
+Prober = FfprobeProber | PyAVProber
+
+
 async def probe(
-    path: Path, *, ffprobe: str = "ffprobe", timeout: float = PROBE_TIMEOUT_SECONDS
+    path: Path,
+    *,
+    ffprobe: str = "ffprobe",
+    prober: Prober | None = None,
+    timeout: float = PROBE_TIMEOUT_SECONDS,
 ) -> SourceInfo:
-    """Probe the file at `path`. Raises `MediaError` for anything that is not a usable video;
-    `FileNotFoundError` when ffprobe itself is missing."""
-    args = [
-        ffprobe,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        *SAFE_INPUT_OPTIONS,
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        input_url(path),
-    ]
+    """Probe the file at `path` with `prober` (default: the ffprobe `ffprobe`). Raises
+    `MediaError` for anything that is not a usable video; `FileNotFoundError` when the
+    prober's program is missing, `RuntimeError` when it fails for its own reasons."""
+    prober = prober or FfprobeProber(ffprobe)
+    url = input_url(path)
     try:
-        result = await run_process(args, timeout=timeout, watch=("moov atom not found",))
+        result = await run_process(
+            prober.streams_command(url), timeout=timeout, watch=("moov atom not found",)
+        )
     except ProcessTimeout:
         raise MediaError(errors.NOT_MEDIA) from None
     if result.returncode != 0:
+        if not prober.blames_the_file(result.returncode):
+            detail = " | ".join(result.stderr_tail[-3:])
+            raise RuntimeError(f"{prober} failed with status {result.returncode}: {detail}")
         if "moov atom not found" in result.stderr_text_seen and _looks_like_mp4(path):
             # an MP4 whose index was to be written at the end, cut off before it was
             raise MediaError(errors.TRUNCATED)
@@ -283,7 +373,7 @@ async def probe(
         raise MediaError(errors.NOT_MEDIA)
     measured = None
     if not _states_duration(data):
-        measured = await _measure_duration(path, ffprobe=ffprobe, timeout=timeout)
+        measured = await _measure_duration(url, prober=prober, timeout=timeout)
     return parse_probe(data, measured_duration=measured)
 
 
@@ -293,26 +383,12 @@ def _states_duration(data: dict[str, Any]) -> bool:
     return any(_seconds(t) for t in texts if isinstance(t, str))
 
 
-async def _measure_duration(path: Path, *, ffprobe: str, timeout: float) -> float | None:
+async def _measure_duration(url: str, *, prober: Prober, timeout: float) -> float | None:
     """How long the video stream lasts, for files that do not say (raw H.264, some live
     captures): the end of the last packet, or the sum of packet durations when there are no
     timestamps. Demuxes the whole file, decodes nothing."""
-    args = [
-        ffprobe,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        *SAFE_INPUT_OPTIONS,
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,dts_time,duration_time",
-        "-of",
-        "csv=p=0",
-        input_url(path),
-    ]
     try:
-        result = await run_process(args, timeout=timeout)
+        result = await run_process(prober.packets_command(url), timeout=timeout)
     except ProcessTimeout:
         return None
     end = total = 0.0

@@ -46,6 +46,7 @@ from transcoder.playlist import describe_variant, master_playlist, read_media_pl
 from transcoder.probe import probe
 from transcoder.progress import ProgressThrottle
 from transcoder.thumbnail import SegmentFile, make_thumbnail
+from transcoder.tools import Tools, resolve_tools
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,13 @@ class Transcoder:
         bus: Bus,
         settings: TranscoderSettings,
         *,
+        tools: Tools | None = None,
         progress_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
+        self.tools = tools or resolve_tools(settings)
         self.progress_interval = progress_interval
 
     # ------------------------------------------------------------------ the handler
@@ -163,7 +166,7 @@ class Transcoder:
             await self.store.download(job.source_key, source)
         except ObjectNotFound:
             raise MediaError(errors.SOURCE_MISSING) from None
-        info = await probe(source, ffprobe=s.ffprobe_path)
+        info = await probe(source, prober=self.tools.prober)
         renditions = plan_ladder(
             info.display_width,
             info.display_height,
@@ -173,7 +176,9 @@ class Transcoder:
         hls_dir = work / "hls"
         await asyncio.to_thread(hls_dir.mkdir)
         ladder = LadderJob(source=source, info=info, renditions=renditions, out_dir=hls_dir)
-        run = await run_ladder(ladder, s, self._progress_reporter(job.video_id))
+        run = await run_ladder(
+            ladder, s, self._progress_reporter(job.video_id), ffmpeg=self.tools.ffmpeg
+        )
 
         duration = await asyncio.to_thread(finish_outputs, ladder, truncated=run.truncated_input)
 
@@ -183,7 +188,7 @@ class Transcoder:
             lowest = hls_dir / renditions[0].name
             playlist = await asyncio.to_thread(read_media_playlist, lowest / PLAYLIST_NAME)
             frames = [SegmentFile(lowest / seg.uri, seg.duration) for seg in playlist.segments]
-            if not await make_thumbnail(s.ffmpeg_path, frames, thumbnail):
+            if not await make_thumbnail(self.tools.ffmpeg, frames, thumbnail):
                 raise MediaError("No picture for a thumbnail could be taken from the video.")
         return Outputs(
             renditions=[r.name for r in renditions],
