@@ -10,11 +10,22 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.support.services import unavailable
+
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
 
 
+def require_system_ffmpeg() -> None:
+    """Tests check outputs with the system's tools: skipped without them on a developer
+    machine, a failure in CI (VIDEOFLIX_REQUIRE_SERVICES=1)."""
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        unavailable("FFmpeg and ffprobe on PATH (apt-get install ffmpeg)")
+
+
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    if args and args[0] in (FFMPEG, FFPROBE):
+        require_system_ffmpeg()
     return subprocess.run(args, capture_output=True, timeout=timeout, check=False)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.media import FFPROBE, ffmpeg
+from tests.support.media import FFPROBE, ffmpeg, require_system_ffmpeg
 from transcoder import avprobe, errors
 from transcoder.errors import MediaError
 from transcoder.probe import FfprobeProber, PyAVProber, parse_probe, probe
@@ -158,6 +158,7 @@ async def test_a_raw_stream_without_a_stated_duration_is_measured(
 
 
 async def test_playlists_and_other_indirections_are_refused(tmp_path: Path) -> None:
+    require_system_ffmpeg()
     # an HLS playlist pointing at a local file: FFmpeg must never follow it
     secret = tmp_path / "secret.ts"
     secret.write_bytes(b"\x47" * 188)
