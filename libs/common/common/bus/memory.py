@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.bus.port import Handler, PermanentError
+from common.bus.port import Handler, plan_after_failure
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
 
@@ -59,7 +59,7 @@ class InMemoryBus:
         retry_delays_ms: Sequence[int] = (1000, 5000, 30000),
         shutdown_timeout: float = 30.0,
     ) -> None:
-        self._delays = [d / 1000 for d in retry_delays_ms]
+        self._delays_ms = list(retry_delays_ms)
         self._shutdown_timeout = shutdown_timeout
         self._queues: dict[str, asyncio.Queue[_Delivery]] = {
             name: asyncio.Queue() for name in QUEUES
@@ -173,42 +173,19 @@ class InMemoryBus:
             # like an unacked message on a closed channel: back to the queue
             self._queues[queue].put_nowait(delivery)
             raise
-        except PermanentError as exc:
-            log.error(
-                "permanent failure handling %s %s on %s, parking it",
-                envelope.routing_key,
-                envelope.id,
-                queue,
-                exc_info=exc,
-            )
-            self._dead[queue].append(_Parked(delivery.body, f"permanent: {exc!r}"))
         except Exception as exc:
-            if attempt <= len(self._delays):
-                delay = self._delays[attempt - 1]
-                log.warning(
-                    "attempt %d handling %s %s on %s failed, retrying in %d ms",
-                    attempt,
-                    envelope.routing_key,
-                    envelope.id,
-                    queue,
-                    round(delay * 1000),
-                    exc_info=exc,
-                )
+            plan = plan_after_failure(
+                exc, attempt=attempt, delays_ms=self._delays_ms, envelope=envelope, queue=queue
+            )
+            if plan.retry_delay_ms is None:
+                self._dead[queue].append(_Parked(delivery.body, plan.park_reason))
+            else:
+                retry = _Delivery(delivery.body, attempt)
                 timer = asyncio.create_task(
-                    self._retry_later(queue, _Delivery(delivery.body, attempt), delay)
+                    self._retry_later(queue, retry, plan.retry_delay_ms / 1000)
                 )
                 self._timers.add(timer)
                 timer.add_done_callback(self._timers.discard)
-            else:
-                log.error(
-                    "attempt %d handling %s %s on %s failed, parking it",
-                    attempt,
-                    envelope.routing_key,
-                    envelope.id,
-                    queue,
-                    exc_info=exc,
-                )
-                self._dead[queue].append(_Parked(delivery.body, f"retries exhausted: {exc!r}"))
 
     async def _retry_later(self, queue: str, delivery: _Delivery, delay: float) -> None:
         try:

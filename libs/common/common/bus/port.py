@@ -3,16 +3,46 @@ run the same cases against every adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple, Protocol
 
 from common.events import Envelope
 
 Handler = Callable[[Envelope], Awaitable[None]]
+log = logging.getLogger("common.bus")
 
 
 class PermanentError(Exception):
     """Raised by a handler when retrying cannot help: the message goes to the dead letters."""
+
+
+class FailurePlan(NamedTuple):
+    retry_delay_ms: int | None  # None: park the message in the dead letters
+    park_reason: str
+
+
+def plan_after_failure(
+    exc: Exception, *, attempt: int, delays_ms: Sequence[int], envelope: Envelope, queue: str
+) -> FailurePlan:
+    """The retry policy every adapter follows after a handler raised on its `attempt`-th try:
+    the delay before the next try, or parking; logged once here."""
+    what = (envelope.routing_key, envelope.id, queue)
+    if isinstance(exc, PermanentError):
+        log.error("permanent failure handling %s %s on %s, parking it", *what, exc_info=exc)
+        return FailurePlan(None, f"permanent: {exc!r}")
+    if attempt <= len(delays_ms):
+        delay = delays_ms[attempt - 1]
+        log.warning(
+            "attempt %d handling %s %s on %s failed, retrying in %d ms",
+            attempt,
+            *what,
+            delay,
+            exc_info=exc,
+        )
+        return FailurePlan(delay, "")
+    log.error("attempt %d handling %s %s on %s failed, parking it", attempt, *what, exc_info=exc)
+    return FailurePlan(None, f"retries exhausted: {exc!r}")
 
 
 class Bus(Protocol):

@@ -32,7 +32,7 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
-from common.bus.port import Handler, PermanentError
+from common.bus.port import Handler, plan_after_failure
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
 
@@ -222,40 +222,15 @@ class RabbitMQBus:
         attempt = _attempts(message) + 1
         try:
             await handler(envelope)
-        except PermanentError as exc:
-            log.error(
-                "permanent failure handling %s %s on %s, parking it",
-                envelope.routing_key,
-                envelope.id,
-                queue,
-                exc_info=exc,
-            )
-            await self._move(message, dead_queue_name(queue), attempt, reason=f"permanent: {exc!r}")
         except Exception as exc:
-            if attempt <= len(self._delays_ms):
-                log.warning(
-                    "attempt %d handling %s %s on %s failed, retrying in %d ms",
-                    attempt,
-                    envelope.routing_key,
-                    envelope.id,
-                    queue,
-                    self._delays_ms[attempt - 1],
-                    exc_info=exc,
-                )
-                delay = self._delays_ms[attempt - 1]
-                await self._move(message, retry_queue_name(queue, delay), attempt)
+            plan = plan_after_failure(
+                exc, attempt=attempt, delays_ms=self._delays_ms, envelope=envelope, queue=queue
+            )
+            if plan.retry_delay_ms is None:
+                await self._move(message, dead_queue_name(queue), attempt, reason=plan.park_reason)
             else:
-                log.error(
-                    "attempt %d handling %s %s on %s failed, parking it",
-                    attempt,
-                    envelope.routing_key,
-                    envelope.id,
-                    queue,
-                    exc_info=exc,
-                )
-                await self._move(
-                    message, dead_queue_name(queue), attempt, reason=f"retries exhausted: {exc!r}"
-                )
+                retry_queue = retry_queue_name(queue, plan.retry_delay_ms)
+                await self._move(message, retry_queue, attempt)
         else:
             await message.ack()
 
