@@ -14,14 +14,18 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.bus.port import Bus
+from common.db import Database
 from common.events import Envelope, Event
+from common.migrations import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -223,3 +227,21 @@ class OutboxRelay:
                 )
             )
         self._last_cleanup = time.monotonic()
+
+
+@contextlib.asynccontextmanager
+async def database_with_outbox(
+    database: Database, migrations: Path, bus: Bus, *, migrate: bool
+) -> AsyncIterator[OutboxRelay]:
+    """A service's database for the lifetime of its app: migrated first when `migrate` (the
+    all-in-one wiring; distributed services run `migrate` separately), its outbox relayed to
+    `bus` while it runs, everything closed afterwards."""
+    if migrate:
+        await upgrade(migrations, database.url)
+    relay = OutboxRelay(database.sessionmaker, bus)
+    relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+        await database.dispose()

@@ -20,8 +20,7 @@ from common.config import Settings
 from common.db import Database
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.migrations import upgrade
-from common.outbox import OutboxRelay
+from common.outbox import database_with_outbox
 from common.ports import Ports
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,35 +36,30 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.migrate_on_start:
-            await upgrade(MIGRATIONS, database.url)
-        relay = OutboxRelay(database.sessionmaker, ports.bus)
-        videos = VideoService(
-            settings,
-            config,
-            database.sessionmaker,
-            ports.store,
-            VideoListCache(ports.kv, ttl_seconds=config.video_list_cache_seconds),
-            on_outbox_commit=relay.notify,
-        )
-        app.state.settings = settings
-        app.state.catalog_settings = config
-        app.state.videos = videos
-        relay.start()
-        try:
-            await videos.remove_stale_uploads()
-        except Exception:  # a store hiccup must not keep the catalog down; next start retries
-            log.exception("could not remove abandoned uploads")
-        if not ports.bus.durable:
-            await videos.resume_processing()
-        await ports.bus.consume(
-            CATALOG.name, VideoResultConsumer(videos), prefetch=RESULTS_PREFETCH
-        )
-        try:
+        async with database_with_outbox(
+            database, MIGRATIONS, ports.bus, migrate=settings.migrate_on_start
+        ) as relay:
+            videos = VideoService(
+                settings,
+                config,
+                database.sessionmaker,
+                ports.store,
+                VideoListCache(ports.kv, ttl_seconds=config.video_list_cache_seconds),
+                on_outbox_commit=relay.notify,
+            )
+            app.state.settings = settings
+            app.state.catalog_settings = config
+            app.state.videos = videos
+            try:
+                await videos.remove_stale_uploads()
+            except Exception:  # a store hiccup must not keep the catalog down; retried next start
+                log.exception("could not remove abandoned uploads")
+            if not ports.bus.durable:
+                await videos.resume_processing()
+            await ports.bus.consume(
+                CATALOG.name, VideoResultConsumer(videos), prefetch=RESULTS_PREFETCH
+            )
             yield
-        finally:
-            await relay.stop()
-            await database.dispose()
 
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False

@@ -13,8 +13,7 @@ from common.config import Settings
 from common.db import Database
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.migrations import upgrade
-from common.outbox import OutboxRelay
+from common.outbox import database_with_outbox
 from common.ports import Ports
 from common.security.keys import signing_keypair
 from common.security.tokens import TokenSigner
@@ -34,26 +33,21 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.migrate_on_start:
-            await upgrade(MIGRATIONS, database.url)
-        relay = OutboxRelay(database.sessionmaker, ports.bus)
-        accounts = AccountService(
-            settings, database.sessionmaker, ports.kv, signer, on_outbox_commit=relay.notify
-        )
-        app.state.settings = settings
-        app.state.accounts = accounts
-        relay.start()
-        await accounts.ensure_admin(settings.admin_email, settings.admin_password)
-        if settings.uses_default_admin_password and not settings.is_development:
-            log.warning(
-                "THE ADMIN ACCOUNT %s USES THE DEFAULT PASSWORD: set ADMIN_PASSWORD",
-                settings.admin_email,
+        async with database_with_outbox(
+            database, MIGRATIONS, ports.bus, migrate=settings.migrate_on_start
+        ) as relay:
+            accounts = AccountService(
+                settings, database.sessionmaker, ports.kv, signer, on_outbox_commit=relay.notify
             )
-        try:
+            app.state.settings = settings
+            app.state.accounts = accounts
+            await accounts.ensure_admin(settings.admin_email, settings.admin_password)
+            if settings.uses_default_admin_password and not settings.is_development:
+                log.warning(
+                    "THE ADMIN ACCOUNT %s USES THE DEFAULT PASSWORD: set ADMIN_PASSWORD",
+                    settings.admin_email,
+                )
             yield
-        finally:
-            await relay.stop()
-            await database.dispose()
 
     app = FastAPI(title="Videoflix identity", lifespan=lifespan)
     app.router.redirect_slashes = False
