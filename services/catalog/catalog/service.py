@@ -217,9 +217,7 @@ class VideoService:
         try:
             async for part in form.parts():
                 if part.name in TEXT_FIELDS:
-                    if part.name in texts:
-                        raise invalid({part.name: ["Send this field only once."]})
-                    texts[part.name] = await _read_text(part)
+                    await _take_text(texts, part)
                     _check_partial(texts)
                 elif part.name == "thumbnail":
                     if seen_thumbnail:
@@ -390,9 +388,7 @@ class VideoService:
         try:
             async for part in form.parts():
                 if part.name in TEXT_FIELDS:
-                    if part.name in texts:
-                        raise invalid({part.name: ["Send this field only once."]})
-                    texts[part.name] = await _read_text(part)
+                    await _take_text(texts, part)
                 elif part.name == "thumbnail":
                     if thumbnail is not None:
                         raise invalid({"thumbnail": ["Send only one thumbnail."]})
@@ -640,6 +636,13 @@ def _job(video_id: int, source_key: str, *, custom_thumbnail: bool) -> VideoUplo
     return VideoUploaded(
         video_id=video_id, source_key=source_key, has_custom_thumbnail=custom_thumbnail
     )
+
+
+async def _take_text(texts: dict[str, str], part: FormPart) -> None:
+    """Read one text field into `texts`; each may come only once."""
+    if part.name in texts:
+        raise invalid({part.name: ["Send this field only once."]})
+    texts[part.name] = await _read_text(part)
 
 
 async def _read_text(part: FormPart) -> str:
