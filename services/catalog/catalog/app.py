@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from catalog.cache import VideoListCache
 from catalog.config import CatalogSettings
 from catalog.events import VideoResultConsumer
-from catalog.router import admin_router, thumbnail_router, video_router
-from catalog.service import VideoService
+from catalog.router import admin_router, answer_refusal, thumbnail_router, video_router
+from catalog.service import Refusal, VideoService
 from common.bus.topology import CATALOG
 from common.config import Settings
 from common.db import Database
@@ -64,6 +64,7 @@ def create_app(
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False
     install_error_handlers(app)
+    app.add_exception_handler(Refusal, answer_refusal)
     app.include_router(admin_router)
     app.include_router(video_router)
     app.include_router(thumbnail_router)

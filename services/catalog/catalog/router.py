@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
@@ -22,7 +23,16 @@ from catalog.delivery import etag_matches, object_response
 from catalog.dependencies import Limits, VideoId, Videos
 from catalog.formstream import FormStream, MalformedForm, NotMultipart
 from catalog.schemas import AdminVideo, PublicVideo, VideoPatchIn, field_errors
-from catalog.service import MALFORMED_FORM, VideoNotFound, invalid
+from catalog.service import (
+    MALFORMED_FORM,
+    InvalidInput,
+    NotFound,
+    Refusal,
+    TooLarge,
+    UnsupportedMedia,
+    VideoNotFound,
+    invalid,
+)
 from common.errors import ApiError
 from common.http import SlashOptionalRouter
 from common.security.principal import require_admin, require_user
@@ -35,6 +45,22 @@ SEGMENT_CACHE = "private, max-age=31536000, immutable"
 THUMBNAIL_CACHE = "public, max-age=31536000, immutable"
 LIST_CACHE = "private, no-cache"
 _NOT_FOUND = {404: {"description": "Unknown video, resolution or segment"}}
+
+REFUSAL_STATUS: dict[type[Refusal], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+}
+
+
+async def answer_refusal(_request: Request, exc: Exception) -> JSONResponse:
+    """A use case's refusal, answered with its status in the contract's error shape."""
+    assert isinstance(exc, Refusal)
+    status = next(REFUSAL_STATUS[k] for k in type(exc).__mro__ if k in REFUSAL_STATUS)
+    error = ApiError(status, exc.detail, fields=exc.fields)
+    return JSONResponse(error.body, status_code=error.status_code)
+
 
 # full paths, no router prefix: a prefixed "/" route would lose its slash-less twin
 admin_router = SlashOptionalRouter(tags=["admin"], dependencies=[Depends(require_admin)])

@@ -1,8 +1,9 @@
 """The catalog's use cases: upload, list, edit, delete, deliver, and the transcoder's results.
 
-No HTTP here beyond the contract-shaped `ApiError`s it raises; the router parses requests and
-shapes answers. State changes are single conditional UPDATEs where several writers can meet
-(the consumers, an admin's edit, a delete), so no read-modify-write can lose an update.
+No HTTP here: a use case that refuses raises a `Refusal`, which the router answers with its
+status in the contract's error shape. State changes are single conditional UPDATEs where
+several writers can meet (the consumers, an admin's edit, a delete), so no read-modify-write
+can lose an update.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from catalog.schemas import (
 )
 from common.config import Settings
 from common.db import utcnow
-from common.errors import ApiError
 from common.events import VideoFailed, VideoProgress, VideoTranscoded, VideoUploaded
 from common.outbox import add_to_outbox
 from common.storage import ObjectStore
@@ -56,15 +56,42 @@ _READY = VideoStatus.READY.value
 _FAILED = VideoStatus.FAILED.value
 
 
-class VideoNotFound(ApiError):
+class Refusal(Exception):
+    """Why a use case refused: a message, or messages per field."""
+
+    def __init__(
+        self, detail: str | None = None, *, fields: dict[str, list[str]] | None = None
+    ) -> None:
+        super().__init__(detail or "")
+        self.detail = detail
+        self.fields = fields
+
+
+class InvalidInput(Refusal):
+    pass
+
+
+class NotFound(Refusal):
+    pass
+
+
+class VideoNotFound(NotFound):
     def __init__(self) -> None:
-        super().__init__(404, "Video not found.")
+        super().__init__("Video not found.")
 
 
-def invalid(fields: dict[str, list[str]]) -> ApiError:
+class TooLarge(Refusal):
+    pass
+
+
+class UnsupportedMedia(Refusal):
+    pass
+
+
+def invalid(fields: dict[str, list[str]]) -> InvalidInput:
     if list(fields) == ["detail"]:
-        return ApiError(400, " ".join(fields["detail"]))
-    return ApiError(400, fields=fields)
+        return InvalidInput(" ".join(fields["detail"]))
+    return InvalidInput(fields=fields)
 
 
 MALFORMED_FORM = "The request body is not valid multipart/form-data."
@@ -195,7 +222,7 @@ class VideoService:
             or not video.thumbnail_key
             or not hmac.compare_digest(version.encode(), video.thumbnail_version.encode())
         ):
-            raise ApiError(404)
+            raise NotFound
         return video.thumbnail_key
 
     # ------------------------------------------------------------------ upload
@@ -246,7 +273,7 @@ class VideoService:
             video = await self._finish_upload(video_id, metadata, source, thumbnail)
         except MalformedForm:
             await self._abort_upload(video_id)
-            raise ApiError(400, MALFORMED_FORM) from None
+            raise InvalidInput(MALFORMED_FORM) from None
         except BaseException:
             await self._abort_upload(video_id)
             raise
@@ -284,7 +311,7 @@ class VideoService:
                 max_size=self.config.max_upload_bytes,
             )
         except ObjectTooLarge:
-            raise ApiError(413, self.upload_too_large_message()) from None
+            raise TooLarge(self.upload_too_large_message()) from None
 
     def upload_too_large_message(self) -> str:
         return f"The video file is larger than {_size(self.config.max_upload_bytes)}."
@@ -369,15 +396,15 @@ class VideoService:
         try:
             data = await part.read(limit)
         except PartTooLarge:
-            raise ApiError(
-                413, fields={"thumbnail": [f"The thumbnail is larger than {_size(limit)}."]}
+            raise TooLarge(
+                fields={"thumbnail": [f"The thumbnail is larger than {_size(limit)}."]}
             ) from None
         if not data:
             return None  # an empty file input
         kind = media.sniff_image(data[:16])
         if kind is None:
-            raise ApiError(
-                415, fields={"thumbnail": ["The thumbnail must be a JPEG, PNG or WebP image."]}
+            raise UnsupportedMedia(
+                fields={"thumbnail": ["The thumbnail must be a JPEG, PNG or WebP image."]}
             )
         return ThumbnailUpload(data, kind)
 
@@ -396,7 +423,7 @@ class VideoService:
                 elif part.name == "file":
                     raise invalid({"file": ["The video itself cannot be replaced."]})
         except MalformedForm:
-            raise ApiError(400, MALFORMED_FORM) from None
+            raise InvalidInput(MALFORMED_FORM) from None
         try:
             changes = VideoPatchIn.model_validate(texts)
         except ValidationError as exc:
