@@ -6,6 +6,7 @@ import asyncio
 import tracemalloc
 
 import httpx
+import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -98,3 +99,29 @@ async def test_an_app_error_before_the_response_is_raised() -> None:
             assert "boom" in str(exc)
         else:
             raise AssertionError("expected the app's error")
+
+
+async def test_an_app_error_mid_stream_reaches_a_slow_reader() -> None:
+    """The app fills the queue, then fails: the reader still gets the chunks, then the error,
+    instead of waiting for an end-of-stream marker that had no room in the queue."""
+
+    async def failing_mid_stream(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(4):  # exactly the transport's backlog: the queue is now full
+            await send({"type": "http.response.body", "body": b"z" * CHUNK, "more_body": True})
+        raise RuntimeError("failed mid-stream")
+
+    chunks: list[bytes] = []
+    async with (
+        httpx.AsyncClient(
+            transport=StreamingASGITransport(failing_mid_stream), base_url="http://app"
+        ) as client,
+        client.stream("GET", "/") as response,
+    ):
+        assert response.status_code == 200
+        await asyncio.sleep(0.2)  # a slow reader: the app has failed by now
+        with pytest.raises(RuntimeError, match="failed mid-stream"):
+            async with asyncio.timeout(5):
+                async for chunk in response.aiter_raw():
+                    chunks.append(chunk)
+    assert b"".join(chunks) == b"z" * (4 * CHUNK)

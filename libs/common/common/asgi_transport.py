@@ -19,13 +19,35 @@ from starlette.types import ASGIApp, Message
 _BACKLOG = 4  # body chunks buffered between the app and the reader
 
 
+class _Channel:
+    """Body chunks from the app to the reader. Only chunks take one of the `_BACKLOG` slots,
+    so the end-of-stream marker always fits, even when the app fails with the queue full."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(_BACKLOG)
+
+    async def put(self, chunk: bytes) -> None:
+        await self._slots.acquire()
+        self._queue.put_nowait(chunk)
+
+    def end(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def get(self) -> bytes | None:
+        chunk = await self._queue.get()
+        if chunk is not None:
+            self._slots.release()
+        return chunk
+
+
 class _Body(httpx.AsyncByteStream):
-    def __init__(self, queue: asyncio.Queue[bytes | None], task: asyncio.Task[None]) -> None:
-        self._queue = queue
+    def __init__(self, channel: _Channel, task: asyncio.Task[None]) -> None:
+        self._channel = channel
         self._task = task
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._queue.get()) is not None:
+        while (chunk := await self._channel.get()) is not None:
             yield chunk
         await self._task  # surfaces an error raised after the response started
 
@@ -62,7 +84,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
         body_done = False
         finished = asyncio.Event()
         started: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(_BACKLOG)
+        channel = _Channel()
 
         async def receive() -> Message:
             nonlocal body_done
@@ -81,9 +103,9 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                 started.set_result(message)
             elif message["type"] == "http.response.body":
                 if body := message.get("body", b""):
-                    await queue.put(body)
+                    await channel.put(body)
                 if not message.get("more_body", False):
-                    await queue.put(None)
+                    channel.end()
 
         async def run() -> None:
             try:
@@ -96,8 +118,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                 finished.set()
                 if not started.done():
                     started.set_exception(RuntimeError("the app sent no response"))
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
+                channel.end()  # a second marker after a normal end is never read
 
         task = asyncio.create_task(run())
         try:
@@ -109,5 +130,5 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=start["status"],
             headers=start.get("headers", []),
-            stream=_Body(queue, task),
+            stream=_Body(channel, task),
         )
