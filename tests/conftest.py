@@ -2,6 +2,9 @@ import os
 
 import pytest
 
+# the helpers in tests/support assert too: give them pytest's detailed assertion messages
+pytest.register_assert_rewrite("tests.support")
+
 pytest_plugins = ["tests.support.services", "tests.support.platform"]
 
 

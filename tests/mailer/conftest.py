@@ -1,38 +1,16 @@
-"""Shared helpers for the mailer tests: settings, envelopes, and reading captured mail."""
+"""Fixtures of the mailer tests: settings for SMTP (into a capture server) or the console, and
+a key-value store. The plain helpers are in tests/support/mailer.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from common.config import Settings
-from common.events import Envelope, MailRequested
 from common.kv.memory import InMemoryKeyValueStore
+from tests.support.mailer import settings_for
 from tests.support.services import SmtpCapture
-
-MAIL_FROM = "Videoflix <noreply@videoflix.test>"
-FRONTEND = "http://127.0.0.1:5500"
-ACTIVATION_LINK = f"{FRONTEND}/pages/auth/activate.html?uid=MTI&token=c4x9-k2Lm_Qz8Yt3Wv7RbN1pHs5"
-RESET_LINK = f"{FRONTEND}/pages/auth/confirm_password.html?uid=MTI&token=d7e-Hq2Zk_9Pw4Lx6Mv1Jt0Ns3"
-
-
-def settings_for(data_dir: Path, *, smtp_host: str = "", smtp_port: int = 25) -> Settings:
-    return Settings(
-        smtp_host=smtp_host,
-        smtp_port=smtp_port,
-        smtp_user="",
-        smtp_password="",
-        smtp_starttls=False,
-        smtp_timeout_seconds=5,
-        mail_from=MAIL_FROM,
-        data_dir=data_dir,
-        frontend_url=FRONTEND,
-        environment="test",
-    )
 
 
 @pytest.fixture
@@ -48,33 +26,3 @@ def console_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def kv() -> InMemoryKeyValueStore:
     return InMemoryKeyValueStore()
-
-
-def activation(address: str = "new.user@example.com", link: str = ACTIVATION_LINK) -> Envelope:
-    return MailRequested(kind="activation", address=address, link=link).envelope()
-
-
-def password_reset(address: str = "new.user@example.com", link: str = RESET_LINK) -> Envelope:
-    return MailRequested(kind="password_reset", address=address, link=link).envelope()
-
-
-def parse(data: bytes) -> EmailMessage:
-    message = message_from_bytes(data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-@dataclass
-class Parts:
-    text: str
-    html: str
-    images: list[EmailMessage]
-
-
-def parts(message: EmailMessage) -> Parts:
-    """The decoded text and HTML bodies and the image parts of a received mail."""
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None and html is not None
-    images = [p for p in message.walk() if p.get_content_maintype() == "image"]
-    return Parts(text.get_content(), html.get_content(), images)  # type: ignore[arg-type]

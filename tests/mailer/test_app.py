@@ -16,8 +16,9 @@ from common.events import Envelope
 from common.kv.memory import InMemoryKeyValueStore
 from common.ports import Ports
 from mailer.app import create_app
-from tests.mailer.conftest import ACTIVATION_LINK, activation, parse, parts, settings_for
-from tests.support.services import SmtpCapture, free_port
+from tests.support.http import free_port
+from tests.support.mailer import ACTIVATION_LINK, activation, parse, parts, settings_for
+from tests.support.services import SmtpCapture
 
 
 @contextlib.asynccontextmanager

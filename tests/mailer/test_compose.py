@@ -9,7 +9,7 @@ import pytest
 
 from common.events import MailRequested
 from mailer.compose import InvalidMail, compose, logo_png
-from tests.mailer.conftest import ACTIVATION_LINK, RESET_LINK, parse, parts, settings_for
+from tests.support.mailer import ACTIVATION_LINK, RESET_LINK, parse, parts, settings_for
 
 
 def render(tmp_path: Path, **fields: str) -> tuple:  # type: ignore[type-arg]

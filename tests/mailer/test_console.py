@@ -10,8 +10,8 @@ from common.config import Settings
 from common.kv.memory import InMemoryKeyValueStore
 from mailer.delivery import ConsoleSender, create_sender
 from mailer.service import Mailer
-from tests.mailer.conftest import ACTIVATION_LINK, RESET_LINK, activation, parse, parts
-from tests.mailer.conftest import password_reset as reset_request
+from tests.support.mailer import ACTIVATION_LINK, RESET_LINK, activation, parse, parts
+from tests.support.mailer import password_reset as reset_request
 
 
 async def test_console_mode_writes_a_parseable_eml(

@@ -12,7 +12,7 @@ from common.config import Settings
 from common.events import Envelope
 from common.kv.memory import InMemoryKeyValueStore
 from mailer.service import Mailer, sent_key
-from tests.mailer.conftest import ACTIVATION_LINK, activation
+from tests.support.mailer import ACTIVATION_LINK, activation
 
 
 class RecordingSender:

@@ -14,7 +14,8 @@ from common.config import Settings
 from common.kv.memory import InMemoryKeyValueStore
 from mailer.delivery import SmtpSender, create_sender
 from mailer.service import Mailer, claim_key, sent_key
-from tests.mailer.conftest import (
+from tests.support.http import free_port
+from tests.support.mailer import (
     ACTIVATION_LINK,
     RESET_LINK,
     activation,
@@ -23,7 +24,7 @@ from tests.mailer.conftest import (
     password_reset,
     settings_for,
 )
-from tests.support.services import SmtpCapture, free_port
+from tests.support.services import SmtpCapture
 
 
 def mailer(settings: Settings, kv: InMemoryKeyValueStore, **kw: float) -> Mailer:

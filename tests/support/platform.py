@@ -3,7 +3,6 @@ that talks to the gateway like the browser client does, and the mails it sent.""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import re
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from common.config import Settings
+from tests.support.waiting import eventually
 
 ORIGIN = "http://127.0.0.1:5500"
 BASE_URL = "http://127.0.0.1:8000"
@@ -66,15 +66,13 @@ class Outbox:
         return [parse_mail(p.read_bytes()) for p in sorted(self.directory.glob("*.eml"))]
 
     async def wait_for(self, to: str, count: int = 1, timeout: float = 10) -> list[Mail]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            mails = [m for m in self.all() if to.lower() in m.to.lower()]
-            if len(mails) >= count:
-                return mails
-            if loop.time() > deadline:
-                raise AssertionError(f"{count} mail(s) to {to} expected, got {len(mails)}")
-            await asyncio.sleep(0.05)
+        return await eventually(
+            lambda: [m for m in self.all() if to.lower() in m.to.lower()],
+            lambda mails: len(mails) >= count,
+            within=timeout,
+            interval=0.05,
+            failure=lambda mails: f"{count} mail(s) to {to} expected, got {len(mails)}",
+        )
 
 
 @dataclass

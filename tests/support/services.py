@@ -23,15 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.support.http import free_port
+
 REQUIRED = os.environ.get("VIDEOFLIX_REQUIRE_SERVICES") == "1"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unavailable(what: str) -> NoReturn:
