@@ -11,13 +11,8 @@ import pytest
 from common.kv.memory import InMemoryKeyValueStore
 from common.security.keys import generate_keypair
 from common.security.revocation import revoke_session, revoke_user
-from tests.gateway.conftest import (
-    Tokens,
-    assert_json_error,
-    bearer,
-    cookie_header,
-    echoed_headers,
-)
+from tests.support.gateway import Tokens, bearer, cookie_header, echoed_headers
+from tests.support.http import assert_json_error
 
 
 async def test_cookie_token(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -50,7 +45,7 @@ async def test_bearer_used_when_cookie_is_stale(client: httpx.AsyncClient, token
 async def test_missing_token_is_401(client: httpx.AsyncClient) -> None:
     for path in ("/api/video/", "/api/video/1/480p/index.m3u8", "/api/admin/videos/"):
         response = await client.get(path)
-        assert_json_error(response, 401)
+        assert_json_error(response, 401, detail=True)
 
 
 def _bad_signature(tokens: Tokens) -> str:
@@ -75,7 +70,7 @@ async def test_invalid_token_is_401(
     token = make(tokens)
     headers = cookie_header(access_token=token) if via == "cookie" else bearer(token)
     response = await client.get("/api/video/", headers=headers)
-    body = assert_json_error(response, 401)
+    body = assert_json_error(response, 401, detail=True)
     if token:
         assert token not in body["detail"]
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -87,7 +82,7 @@ async def test_revoked_session_is_401(
     token = tokens.user(session_id="s-1")
     assert (await client.get("/api/video/", headers=bearer(token))).status_code == 200
     await revoke_session(kv, "s-1", ttl_seconds=3600)
-    assert_json_error(await client.get("/api/video/", headers=bearer(token)), 401)
+    assert_json_error(await client.get("/api/video/", headers=bearer(token)), 401, detail=True)
     other = tokens.user(session_id="s-2")
     assert (await client.get("/api/video/", headers=bearer(other))).status_code == 200
 
@@ -100,7 +95,7 @@ async def test_revoked_user_is_401(
         m.setattr(time, "time", lambda: now - 10)  # issued before the password reset
         token = tokens.user(user_id=9)
     await revoke_user(kv, 9, ttl_seconds=3600)
-    assert_json_error(await client.get("/api/video/", headers=bearer(token)), 401)
+    assert_json_error(await client.get("/api/video/", headers=bearer(token)), 401, detail=True)
     unrelated = tokens.user(user_id=10)
     assert (await client.get("/api/video/", headers=bearer(unrelated))).status_code == 200
 
@@ -112,7 +107,9 @@ async def test_revocation_store_down_is_503(
         raise ConnectionError("kv down")
 
     monkeypatch.setattr(kv, "get", broken)
-    assert_json_error(await client.get("/api/video/", headers=bearer(tokens.user())), 503)
+    assert_json_error(
+        await client.get("/api/video/", headers=bearer(tokens.user())), 503, detail=True
+    )
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
@@ -120,11 +117,11 @@ async def test_admin_route_is_403_for_users(
     client: httpx.AsyncClient, tokens: Tokens, method: str
 ) -> None:
     response = await client.request(method, "/api/admin/videos/1/", headers=bearer(tokens.user()))
-    assert_json_error(response, 403)
+    assert_json_error(response, 403, detail=True)
 
 
 async def test_admin_route_is_401_without_token(client: httpx.AsyncClient) -> None:
-    assert_json_error(await client.post("/api/admin/videos/"), 401)
+    assert_json_error(await client.post("/api/admin/videos/"), 401, detail=True)
 
 
 PUBLIC = [

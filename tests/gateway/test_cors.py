@@ -7,13 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import (
-    ORIGIN,
-    OTHER_ORIGIN,
-    FailingTransport,
-    Tokens,
-    bearer,
-)
+from tests.support.gateway import ORIGIN, OTHER_ORIGIN, FailingTransport, Tokens, bearer
 
 
 def _preflight_headers(origin: str) -> dict[str, str]:

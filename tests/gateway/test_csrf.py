@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import Tokens, assert_json_error, bearer, cookie_header
+from tests.support.gateway import Tokens, bearer, cookie_header
+from tests.support.http import assert_json_error
 
 
 def _admin_cookies(tokens: Tokens, csrf: str | None = "tok-123") -> dict[str, str]:
@@ -34,7 +35,7 @@ async def test_admin_write_with_cookie_auth_needs_csrf(
     if header is not None:
         headers["X-CSRFToken"] = header
     response = await client.request(method, "/api/admin/videos/1/", headers=headers)
-    assert_json_error(response, 403)
+    assert_json_error(response, 403, detail=True)
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH", "PUT", "DELETE"])
@@ -75,8 +76,8 @@ async def test_logout_without_refresh_cookie_is_400_before_csrf(
             "Content-Type": "application/json",
         },
     )
-    assert_json_error(response, 400)
-    assert_json_error(await client.post("/api/logout/"), 400)
+    assert_json_error(response, 400, detail=True)
+    assert_json_error(await client.post("/api/logout/"), 400, detail=True)
 
 
 @pytest.mark.parametrize("header", [None, "wrong"])
@@ -84,14 +85,14 @@ async def test_logout_with_bad_csrf_is_403(client: httpx.AsyncClient, header: st
     headers = cookie_header(refresh_token="r", csrftoken="good")
     if header is not None:
         headers["X-CSRFToken"] = header
-    assert_json_error(await client.post("/api/logout/", headers=headers), 403)
+    assert_json_error(await client.post("/api/logout/", headers=headers), 403, detail=True)
 
 
 async def test_logout_needs_csrf_even_with_bearer(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     headers = {**cookie_header(refresh_token="r"), **bearer(tokens.user())}
-    assert_json_error(await client.post("/api/logout/", headers=headers), 403)
+    assert_json_error(await client.post("/api/logout/", headers=headers), 403, detail=True)
 
 
 async def test_logout_forwarded_with_expired_access_token(

@@ -16,7 +16,7 @@ from common.security.keys import (
     verification_key,
 )
 from gateway.app import create_app
-from tests.gateway.conftest import FailingTransport
+from tests.support.gateway import FailingTransport
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:

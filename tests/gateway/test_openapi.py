@@ -8,7 +8,8 @@ import httpx
 from fastapi import FastAPI
 
 from gateway.openapi import merge_documents
-from tests.gateway.conftest import FailingTransport, assert_json_error
+from tests.support.gateway import FailingTransport
+from tests.support.http import assert_json_error
 
 
 async def test_openapi_merges_upstream_paths(
@@ -47,7 +48,7 @@ async def test_openapi_not_cached_until_every_upstream_answered(
 async def test_openapi_without_any_upstream_is_503(gateway_factory: Any) -> None:
     down = FailingTransport(httpx.ConnectError("down"))
     async with gateway_factory(upstreams={"identity": down, "catalog": down}) as client:
-        assert_json_error(await client.get("/api/openapi.json"), 503)
+        assert_json_error(await client.get("/api/openapi.json"), 503, detail=True)
 
 
 def test_colliding_schema_names_are_kept_apart() -> None:
@@ -90,4 +91,4 @@ async def test_docs_work_offline_from_the_gateways_own_assets(client: httpx.Asyn
 
 async def test_fastapi_own_docs_are_off(client: httpx.AsyncClient) -> None:
     for path in ("/docs", "/redoc", "/openapi.json"):
-        assert_json_error(await client.get(path), 404)
+        assert_json_error(await client.get(path), 404, detail=True)

@@ -12,17 +12,15 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.routes import JSON_BODY_LIMIT
-from tests.gateway.conftest import (
+from tests.support.gateway import (
     BIG_SIZE,
     RANGE_BODY,
     FailingTransport,
     Tokens,
-    assert_json_error,
     bearer,
     echoed_headers,
-    free_port,
-    serve,
 )
+from tests.support.http import assert_json_error, free_port, serve
 
 SPOOFED = {
     "X-Videoflix-User-Id": "1",
@@ -57,7 +55,7 @@ async def test_spoofed_admin_header_does_not_make_an_admin(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     response = await client.post("/api/admin/videos/", headers={**SPOOFED, **bearer(tokens.user())})
-    assert_json_error(response, 403)
+    assert_json_error(response, 403, detail=True)
 
 
 async def test_forwarding_headers(client: httpx.AsyncClient) -> None:
@@ -175,7 +173,7 @@ async def test_upstream_json_error_passes_through(
 
 async def test_upstream_plain_error_becomes_json(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/login/", json={}, headers={"X-Stub": "plain-500"})
-    assert assert_json_error(response, 500) == {"detail": "Internal server error."}
+    assert assert_json_error(response, 500, detail=True) == {"detail": "Internal server error."}
 
 
 @pytest.mark.parametrize(
@@ -195,14 +193,16 @@ async def test_upstream_failures_map_to_json(
 ) -> None:
     failing = FailingTransport(exc)
     async with gateway_factory(upstreams={"identity": failing, "catalog": failing}) as client:
-        assert_json_error(await client.post("/api/login/", json={}), status)
-        assert_json_error(await client.get("/api/video/", headers=bearer(tokens.user())), status)
+        assert_json_error(await client.post("/api/login/", json={}), status, detail=True)
+        assert_json_error(
+            await client.get("/api/video/", headers=bearer(tokens.user())), status, detail=True
+        )
 
 
 async def test_upstream_unreachable_over_the_network_is_503(gateway_factory: Any) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     async with gateway_factory(upstreams={}, identity_url=closed, catalog_url=closed) as client:
-        assert_json_error(await client.post("/api/login/", json={}), 503)
+        assert_json_error(await client.post("/api/login/", json={}), 503, detail=True)
 
 
 async def test_slow_upstream_over_the_network_is_504(
@@ -216,7 +216,7 @@ async def test_slow_upstream_over_the_network_is_504(
             response = await client.post("/api/login/", json={}, headers={"X-Stub": "hang"})
         finally:
             identity_stub.state.stub.release.set()
-        assert_json_error(response, 504)
+        assert_json_error(response, 504, detail=True)
 
 
 async def test_large_body_passes_through(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -322,14 +322,14 @@ async def test_json_routes_refuse_oversized_bodies_before_any_upstream_reads_the
 ) -> None:
     huge = b'{"email": "' + b"a" * (JSON_BODY_LIMIT + 1) + b'"}'
     declared = await client.post("/api/login/", content=huge)
-    assert_json_error(declared, 413)
+    assert_json_error(declared, 413, detail=True)
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
         for _ in range(JSON_BODY_LIMIT // 1024 + 2):
             yield b"x" * 1024
 
     streamed = await client.post("/api/register/", content=chunks())
-    assert_json_error(streamed, 413)
+    assert_json_error(streamed, 413, detail=True)
 
 
 async def test_a_chunked_json_body_under_the_limit_arrives_whole(client: httpx.AsyncClient) -> None:

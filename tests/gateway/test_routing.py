@@ -8,13 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.gateway.conftest import (
-    GatewayClient,
-    Tokens,
-    assert_json_error,
-    bearer,
-    cookie_header,
-)
+from tests.support.gateway import GatewayClient, Tokens, bearer, cookie_header
+from tests.support.http import assert_json_error, call_asgi
 
 IDENTITY = [
     ("POST", "/api/register/"),
@@ -104,7 +99,7 @@ async def test_query_string_forwarded(client: httpx.AsyncClient, tokens: Tokens)
     ["/api/unknown/", "/api/registerx/", "/api/", "/", "/api/activate/onlyuid/", "/docs"],
 )
 async def test_unknown_path_is_json_404(client: httpx.AsyncClient, path: str) -> None:
-    assert_json_error(await client.get(path), 404)
+    assert_json_error(await client.get(path), 404, detail=True)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +116,7 @@ async def test_wrong_method_is_json_405(
     client: httpx.AsyncClient, method: str, path: str, allowed: str
 ) -> None:
     response = await client.request(method, path)
-    assert_json_error(response, 405)
+    assert_json_error(response, 405, detail=True)
     assert allowed in response.headers["allow"]
 
 
@@ -145,8 +140,8 @@ async def test_dot_segments_are_refused(
     client: GatewayClient, tokens: Tokens, catalog_stub: FastAPI, path: str
 ) -> None:
     """The outgoing URL would be normalised, escaping the policy that was checked here."""
-    auth = [(b"authorization", f"Bearer {tokens.user()}".encode())]
-    status, headers, body = await client.raw("GET", path.encode(), auth)
+    headers = {"host": "127.0.0.1:8000", "authorization": f"Bearer {tokens.user()}"}
+    status, headers, body = await call_asgi(client.app, path.encode(), headers=headers)
     assert status == 404
     assert headers["content-type"] == "application/json"
     assert isinstance(json.loads(body)["detail"], str)
