@@ -26,9 +26,14 @@ class Settings(BaseSettings):
         default=["http://127.0.0.1:5500", "http://localhost:5500"]
     )
     port: int = 8000
-    # addresses of reverse proxies whose X-Forwarded-For is trusted (uvicorn's
-    # forwarded_allow_ips), e.g. an ingress; empty: the peer address is the client
+    # reverse proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs, or
+    # `*`), e.g. an ingress; empty: nobody, loopback included; the socket peer is the client
     forwarded_allow_ips: str = ""
+    # caps on a request head (request target and header fields): 431 beyond them, and a
+    # connection that has not sent a whole head within the timeout is closed (common.httpserver)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=10)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
     environment: str = "development"
 
     # accounts

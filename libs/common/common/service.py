@@ -1,7 +1,8 @@
 """The command line every service shares: `python -m <service> serve|migrate`.
 
 `serve` builds the ports from the environment, then the service's app, and runs it with
-uvicorn; `migrate` applies the service's Alembic migrations to its DATABASE_URL.
+uvicorn as `common.httpserver` configures it; `migrate` applies the service's Alembic
+migrations to its DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from common.config import Settings
+from common.httpserver import server_options
 from common.logging import configure_logging
 from common.migrations import upgrade
 from common.ports import Ports
@@ -67,11 +69,4 @@ def main(
     port = args.port or (settings.port if name == "gateway" else default_port)
     ports = Ports.from_settings(settings)
     app = owning_ports(create_app(settings, ports), ports)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=port,
-        log_config=None,
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or None,
-    )
+    uvicorn.run(app, host=args.host, port=port, **server_options(settings))

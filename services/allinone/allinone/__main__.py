@@ -8,6 +8,7 @@ import uvicorn
 
 from allinone.app import build_app, embedded_settings
 from common.config import Settings
+from common.httpserver import server_options
 from common.logging import configure_logging
 
 
@@ -36,7 +37,7 @@ def main() -> None:
     settings = embedded_settings(Settings())
     configure_logging("allinone", level=settings.log_level, json=False)
     print(banner(settings), flush=True)
-    uvicorn.run(build_app(settings), host=args.host, port=settings.port, log_config=None)
+    uvicorn.run(build_app(settings), host=args.host, port=settings.port, **server_options(settings))
 
 
 if __name__ == "__main__":

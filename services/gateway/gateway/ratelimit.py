@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def client_address(request: Request) -> str:
-    """The ASGI peer. A client-sent X-Forwarded-For is never trusted; behind a trusted proxy,
-    uvicorn's --forwarded-allow-ips rewrites the peer before it gets here."""
+    """The ASGI peer. X-Forwarded-For is never read here: only when the socket peer is listed in
+    FORWARDED_ALLOW_IPS does uvicorn put its client in the peer's place (common.httpserver)."""
     return request.client.host if request.client else "unknown"
 
 
