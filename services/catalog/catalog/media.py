@@ -1,10 +1,11 @@
-"""Object keys of a video's media, and the checks that keep untrusted input out of them.
+"""The catalog's side of the media contract: checks that keep untrusted input out of keys.
 
-Layout (DESIGN.md): `sources/<id>/<name>`, `hls/<id>/master.m3u8`,
-`hls/<id>/<rendition>/index.m3u8` and `segment_NNNNN.ts`, and the thumbnail under
-`thumbnails/<id>.<...>`. Every key is built here from an integer id, a whitelisted rendition,
-a segment name matching a strict pattern or a name this module sanitised; nothing a client
-sends reaches a key unchecked.
+The layout, names and types shared with the transcoder live in `common.media`; they are
+re-exported here, so catalog code reads both through one `media` name. What is the catalog's
+own: video ids from URLs, thumbnail versions, the browser's file name as a key segment, which
+rendition answers a request, and recognising an uploaded image by its bytes. Every key is
+built from an integer id, a whitelisted rendition, a segment name matching a strict pattern
+or a name this module sanitised; nothing a client sends reaches a key unchecked.
 """
 
 from __future__ import annotations
@@ -12,20 +13,64 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
 
-RENDITIONS: tuple[str, ...] = ("480p", "720p", "1080p")
-"""The HLS ladder, lowest first; exactly these names are valid in a URL."""
-_HEIGHTS = {name: int(name[:-1]) for name in RENDITIONS}
+from common import media as _contract
+from common.media import (
+    IMAGE_TYPES,
+    JPEG,
+    PLAYLIST_TYPE,
+    PNG,
+    RENDITION_LINES,
+    RENDITIONS,
+    SEGMENT_NAME,
+    SEGMENT_TYPE,
+    WEBP,
+    ImageKind,
+    custom_thumbnail_key,
+    hls_prefix,
+    is_rendition,
+    is_thumbnail_key_of,
+    master_key,
+    playlist_key,
+    segment_key,
+    source_prefix,
+    thumbnail_prefixes,
+)
 
-SEGMENT_NAME = re.compile(r"segment_\d{5}\.ts")
+__all__ = [
+    "IMAGE_TYPES",
+    "JPEG",
+    "MAX_VIDEO_ID",
+    "PLAYLIST_TYPE",
+    "PNG",
+    "RENDITIONS",
+    "SEGMENT_NAME",
+    "SEGMENT_TYPE",
+    "THUMBNAIL_VERSION",
+    "WEBP",
+    "ImageKind",
+    "custom_thumbnail_key",
+    "hls_prefix",
+    "is_rendition",
+    "is_thumbnail_key_of",
+    "master_key",
+    "new_thumbnail_version",
+    "parse_video_id",
+    "playlist_key",
+    "sanitize_filename",
+    "segment_key",
+    "serving_rendition",
+    "sniff_image",
+    "sorted_renditions",
+    "source_key",
+    "source_prefix",
+    "thumbnail_prefixes",
+]
+
 THUMBNAIL_VERSION = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_VIDEO_ID = 2**31 - 1
 """Ids are 32-bit on PostgreSQL; anything larger cannot exist and is answered 404."""
 _VIDEO_ID = re.compile(r"[1-9][0-9]{0,9}")
-
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_TYPE = "video/MP2T"
 
 
 def parse_video_id(raw: str) -> int | None:
@@ -37,14 +82,11 @@ def parse_video_id(raw: str) -> int | None:
 
 
 def new_thumbnail_version() -> str:
+    """A fresh version for `custom_thumbnail_key`; matches `THUMBNAIL_VERSION`."""
     return secrets.token_urlsafe(16)
 
 
 # ---------------------------------------------------------------------- renditions
-
-
-def is_rendition(name: str) -> bool:
-    return name in _HEIGHTS
 
 
 def sorted_renditions(names: list[str]) -> list[str]:
@@ -59,77 +101,24 @@ def serving_rendition(requested: str, available: list[str]) -> str | None:
     above the source gets the highest rendition, CONTRACT.md); otherwise the lowest there is.
     """
     have = sorted_renditions(available)
-    if not have or requested not in _HEIGHTS:
+    if not have or not is_rendition(requested):
         return None
     if requested in have:
         return requested
-    below = [r for r in have if _HEIGHTS[r] <= _HEIGHTS[requested]]
+    lines = RENDITION_LINES
+    below = [r for r in have if lines[r] <= lines[requested]]
     return below[-1] if below else have[0]
-
-
-# ---------------------------------------------------------------------- keys
-
-
-def source_prefix(video_id: int) -> str:
-    return f"sources/{video_id}/"
-
-
-def source_key(video_id: int, filename: str | None) -> str:
-    return f"{source_prefix(video_id)}{sanitize_filename(filename)}"
-
-
-def hls_prefix(video_id: int) -> str:
-    return f"hls/{video_id}/"
-
-
-def master_key(video_id: int) -> str:
-    return f"hls/{video_id}/master.m3u8"
-
-
-def playlist_key(video_id: int, rendition: str) -> str:
-    assert is_rendition(rendition)
-    return f"hls/{video_id}/{rendition}/index.m3u8"
-
-
-def segment_key(video_id: int, rendition: str, segment: str) -> str:
-    assert is_rendition(rendition) and SEGMENT_NAME.fullmatch(segment)
-    return f"hls/{video_id}/{rendition}/{segment}"
-
-
-def thumbnail_prefixes(video_id: int) -> tuple[str, str]:
-    """Every thumbnail object of a video lives under one of these: ours are
-    `thumbnails/<id>.<version>.<ext>`, the transcoder's `thumbnails/<id>.jpg`."""
-    return f"thumbnails/{video_id}.", f"thumbnails/{video_id}/"
-
-
-def custom_thumbnail_key(video_id: int, version: str, extension: str) -> str:
-    """Named by its version, so a replacement never overwrites an object being served and
-    the transcoder's generated `thumbnails/<id>.jpg` can never clobber it."""
-    return f"thumbnails/{video_id}.{version}.{extension}"
-
-
-_FOREIGN_THUMBNAIL = re.compile(r"thumbnails/(\d+)[./][A-Za-z0-9_.-]{1,200}")
-
-
-def is_thumbnail_key_of(video_id: int, key: str | None) -> bool:
-    """Whether the transcoder's `thumbnail_key` is a plausible key of this video's thumbnail
-    (it is later served and deleted, so it must stay under the video's own prefixes)."""
-    if not key:
-        return False
-    found = _FOREIGN_THUMBNAIL.fullmatch(key)
-    return (
-        found is not None
-        and int(found.group(1)) == video_id
-        and ".." not in key
-        and "/." not in key
-        and not key.endswith("/")
-    )
 
 
 # ---------------------------------------------------------------------- names and bytes
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_LENGTH = 120
+
+
+def source_key(video_id: int, filename: str | None) -> str:
+    """The source's key, named after the browser's file name (sanitised)."""
+    return _contract.source_key(video_id, sanitize_filename(filename))
 
 
 def sanitize_filename(filename: str | None) -> str:
@@ -146,18 +135,6 @@ def sanitize_filename(filename: str | None) -> str:
     stem = _UNSAFE_NAME_CHARS.sub("_", stem).strip("._-")
     stem = stem[: MAX_NAME_LENGTH - len(ext) - 1].rstrip("._-") or "source"
     return f"{stem}.{ext}" if ext else stem
-
-
-@dataclass(frozen=True)
-class ImageKind:
-    content_type: str
-    extension: str
-
-
-JPEG = ImageKind("image/jpeg", "jpg")
-PNG = ImageKind("image/png", "png")
-WEBP = ImageKind("image/webp", "webp")
-IMAGE_TYPES = frozenset(k.content_type for k in (JPEG, PNG, WEBP))
 
 
 def sniff_image(head: bytes) -> ImageKind | None:
