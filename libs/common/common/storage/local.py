@@ -21,10 +21,16 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any, BinaryIO
 
-from common.storage.port import ObjectInfo, ObjectNotFound, ObjectTooLarge
+from common.media import JPEG_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE
+from common.storage._shared import CHUNK_SIZE, LimitedStream, check_range, download_to
+from common.storage.port import (
+    DEFAULT_CONTENT_TYPE,
+    ObjectInfo,
+    ObjectNotFound,
+    check_key,
+    check_prefix,
+)
 
-CHUNK_SIZE = 256 * 1024
-"""Read size for ranges and copies."""
 WRITE_BATCH = 1024 * 1024
 """put_stream gathers this many bytes before handing them to a worker thread to write."""
 
@@ -33,34 +39,14 @@ _META = ".vf-meta-"
 _TMP = ".vf-tmp-"
 
 _CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".ts": "video/MP2T",
+    ".m3u8": PLAYLIST_TYPE,
+    ".ts": SEGMENT_TYPE,
     ".mp4": "video/mp4",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
+    ".jpg": JPEG_TYPE,
+    ".jpeg": JPEG_TYPE,
     ".json": "application/json",
 }
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-
-
-def check_key(key: str) -> str:
-    """Refuse keys that are empty, absolute, contain backslashes, NULs, empty, '.' or '..'
-    segments; returns the key unchanged."""
-    if not isinstance(key, str) or not key:
-        raise ValueError("object key must be a non-empty string")
-    if key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid object key: {key!r}")
-    for segment in key.split("/"):
-        if segment in {"", ".", ".."}:
-            raise ValueError(f"invalid object key: {key!r}")
-    return key
-
-
-def check_prefix(prefix: str) -> str:
-    """Like `check_key`, but empty prefixes and a trailing '/' are fine."""
-    if prefix:
-        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
-    return prefix
+"""For objects whose sidecar is missing or stale (written by hand, or before the rename)."""
 
 
 def guess_content_type(key: str) -> str:
@@ -241,33 +227,25 @@ class LocalObjectStore:
     ) -> ObjectInfo:
         self._path(key)
         writer = await asyncio.to_thread(self._writer, key, content_type)
-        try:
-            batch: list[bytes] = []
-            batched = 0
-            total = 0
-            async for chunk in chunks:
-                total += len(chunk)
-                if max_size is not None and total > max_size:
-                    raise ObjectTooLarge(f"{key}: more than {max_size} bytes")
-                if not chunk:
-                    continue
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= WRITE_BATCH:
+        async with contextlib.aclosing(LimitedStream(key, chunks, max_size)) as source:
+            try:
+                batch: list[bytes] = []
+                batched = 0
+                async for chunk in source:
+                    if not chunk:
+                        continue
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= WRITE_BATCH:
+                        await asyncio.to_thread(_write_all, writer, batch)
+                        batch, batched = [], 0
+                if batch:
                     await asyncio.to_thread(_write_all, writer, batch)
-                    batch, batched = [], 0
-            if batch:
-                await asyncio.to_thread(_write_all, writer, batch)
-            return await asyncio.to_thread(writer.commit)
-        except BaseException:
-            # shielded: a cancelled upload must still not leave its temp file behind
-            await asyncio.shield(asyncio.to_thread(self._discard, writer))
-            raise
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:  # we stopped early: let the source release what it holds
-                with contextlib.suppress(Exception):
-                    await aclose()
+                return await asyncio.to_thread(writer.commit)
+            except BaseException:
+                # shielded: a cancelled upload must still not leave its temp file behind
+                await asyncio.shield(asyncio.to_thread(self._discard, writer))
+                raise
 
     # ------------------------------------------------------------------ reads
 
@@ -286,15 +264,7 @@ class LocalObjectStore:
 
         def copy() -> None:
             with self._open(key, src) as f:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.part"
-                try:
-                    with open(tmp, "wb") as out:
-                        shutil.copyfileobj(f, out, CHUNK_SIZE)
-                    os.replace(tmp, dest)
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        tmp.unlink()
+                download_to(dest, lambda out: shutil.copyfileobj(f, out, CHUNK_SIZE))
 
         await asyncio.to_thread(copy)
 
@@ -308,8 +278,7 @@ class LocalObjectStore:
         """Bytes `start..end` inclusive, clamped to the object; nothing when `start` is past
         its end."""
         path = self._path(key)
-        if start < 0 or (end is not None and end < start):
-            raise ValueError(f"invalid range {start}-{end}")
+        check_range(start, end)
         f = await asyncio.to_thread(self._open, key, path)
         try:
             await asyncio.to_thread(f.seek, start)

@@ -1,5 +1,9 @@
-"""What an object-store adapter must do. Keys are '/'-separated relative paths that callers
-have already validated; adapters still refuse anything that could escape their root."""
+"""What an object-store adapter must do, and what a key is.
+
+Keys are '/'-separated relative paths that callers have already built safely (see
+`common.media`); every adapter still refuses, with `check_key`, anything that could escape
+its root.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,29 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+"""Stored when a caller gives no content type."""
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that are empty, absolute, contain backslashes, NULs, empty, '.' or '..'
+    segments (`ValueError`); returns the key unchanged."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("object key must be a non-empty string")
+    if key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ValueError(f"invalid object key: {key!r}")
+    for segment in key.split("/"):
+        if segment in {"", ".", ".."}:
+            raise ValueError(f"invalid object key: {key!r}")
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Like `check_key`, but empty prefixes and a trailing '/' are fine."""
+    if prefix:
+        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
 
 
 class ObjectNotFound(KeyError):

@@ -13,25 +13,29 @@ import contextlib
 import io
 import os
 import queue
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from common.storage.local import DEFAULT_CONTENT_TYPE, check_key, check_prefix
-from common.storage.port import ObjectInfo, ObjectNotFound, ObjectTooLarge
+from common.storage._shared import CHUNK_SIZE, LimitedStream, check_range, download_to
+from common.storage.port import (
+    DEFAULT_CONTENT_TYPE,
+    ObjectInfo,
+    ObjectNotFound,
+    check_key,
+    check_prefix,
+)
 
 PART_SIZE = 10 * 1024 * 1024
 """Multipart part size for streamed uploads: objects up to 10,000 parts of this. An upload
 holds about three parts in memory at its peak (the SDK keeps the previous part while reading
 the next one and copies it once more), whatever the object's size."""
-READ_CHUNK = 256 * 1024
 QUEUE_CHUNKS = 8
 """Chunks buffered between the producer and the upload thread."""
 DELETE_BATCH = 1000  # the most one DeleteObjects request takes
@@ -236,32 +240,24 @@ class S3ObjectStore:
                     await space.wait()
             return False
 
-        total = 0
-        try:
-            async for chunk in chunks:
-                total += len(chunk)
-                if max_size is not None and total > max_size:
-                    raise ObjectTooLarge(f"{key}: more than {max_size} bytes")
-                if chunk and not await feed(bytes(chunk)):
-                    break  # the upload failed; its error is raised below
-            else:
-                await feed(_EOF)
-            # shielded: cancelling us must not mark the upload done while its thread still runs
-            result = await asyncio.shield(upload)
-        except BaseException as exc:
-            # Make the reader raise so put_object aborts the multipart upload (nothing is
-            # stored), and wait for that to happen, also when we were cancelled.
-            reader.abort(exc)
-            await asyncio.wait({upload})
-            if not upload.cancelled():
-                upload.exception()  # retrieved: the caller's error is the one that matters
-            raise
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-        return ObjectInfo(key, total, _etag(result.etag), content_type)
+        async with contextlib.aclosing(LimitedStream(key, chunks, max_size)) as source:
+            try:
+                async for chunk in source:
+                    if chunk and not await feed(bytes(chunk)):
+                        break  # the upload failed; its error is raised below
+                else:
+                    await feed(_EOF)
+                # shielded: cancelling us must not mark the upload done while its thread runs
+                result = await asyncio.shield(upload)
+            except BaseException as exc:
+                # Make the reader raise so put_object aborts the multipart upload (nothing is
+                # stored), and wait for that to happen, also when we were cancelled.
+                reader.abort(exc)
+                await asyncio.wait({upload})
+                if not upload.cancelled():
+                    upload.exception()  # retrieved: the caller's error is the one that matters
+                raise
+        return ObjectInfo(key, source.size, _etag(result.etag), content_type)
 
     # ------------------------------------------------------------------ reads
 
@@ -284,17 +280,13 @@ class S3ObjectStore:
 
         def copy() -> None:
             response = self._get(key)
+
+            def write(out: BinaryIO) -> None:
+                for data in response.stream(CHUNK_SIZE):
+                    out.write(data)
+
             try:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.part"
-                try:
-                    with open(tmp, "wb") as out:
-                        for data in response.stream(READ_CHUNK):
-                            out.write(data)
-                    os.replace(tmp, dest)
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        tmp.unlink()
+                download_to(dest, write)
             finally:
                 response.close()
                 response.release_conn()
@@ -327,8 +319,7 @@ class S3ObjectStore:
         """Bytes `start..end` inclusive, clamped to the object; nothing when `start` is past
         its end."""
         check_key(key)
-        if start < 0 or (end is not None and end < start):
-            raise ValueError(f"invalid range {start}-{end}")
+        check_range(start, end)
         length = 0 if end is None else end - start + 1  # 0: to the end
         try:
             response = await asyncio.to_thread(self._get, key, start, length)
@@ -337,7 +328,7 @@ class S3ObjectStore:
                 return
             raise
         try:
-            while chunk := await asyncio.to_thread(response.read, READ_CHUNK):
+            while chunk := await asyncio.to_thread(response.read, CHUNK_SIZE):
                 yield chunk
         finally:
             # closing drops a half-read connection instead of returning it dirty to the pool
