@@ -38,11 +38,3 @@ class SlashOptionalRouter(APIRouter):
 
     def delete(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
         return self.api_route(path, methods=["DELETE"], **kwargs)
-
-
-def client_ip(headers: Any, peer: str | None) -> str:
-    """The caller's address as the gateway saw it (it sets X-Forwarded-For for upstreams)."""
-    forwarded = headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    return peer or "unknown"
