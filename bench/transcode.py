@@ -38,13 +38,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from transcoder.command import MASTER_NAME, PLAYLIST_NAME, LadderJob
+from common.media import MASTER_NAME, PLAYLIST_NAME
+from transcoder.command import LadderJob
 from transcoder.config import TranscoderSettings
 from transcoder.encode import run_ladder
 from transcoder.ladder import Rendition, plan_ladder
+from transcoder.pipeline import finish_outputs
 from transcoder.probe import SourceInfo, probe
 from transcoder.tools import resolve_tools
-from transcoder.worker import finish_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 

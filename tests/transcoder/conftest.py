@@ -23,9 +23,9 @@ from common.events import Envelope, VideoUploaded
 from common.storage.local import LocalObjectStore
 from tests.support.media import FFMPEG, FFPROBE, ffmpeg, make_clip, require_system_ffmpeg
 from transcoder.config import TranscoderSettings
+from transcoder.consumer import Transcoder
 from transcoder.probe import PyAVProber
 from transcoder.tools import FROM_SETTING_FFMPEG, NO_FFPROBE, Tools, bundled_ffmpeg
-from transcoder.worker import Transcoder
 
 
 def fast_settings(work_dir: Path, **overrides: Any) -> TranscoderSettings:

@@ -22,7 +22,8 @@ from tests.transcoder.conftest import (
     run_job,
 )
 from transcoder import errors
-from transcoder.worker import Transcoder, source_suffix
+from transcoder.consumer import Transcoder
+from transcoder.pipeline import source_suffix
 
 
 def no_outputs(run: Any) -> None:

@@ -19,8 +19,8 @@ from common.errors import install_error_handlers
 from common.health import health_router
 from common.ports import Ports
 from transcoder.config import TranscoderSettings
+from transcoder.consumer import Transcoder
 from transcoder.tools import Tools, log_tools, resolve_tools
-from transcoder.worker import Transcoder
 
 
 def create_app(

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from common.media import MASTER_NAME, PLAYLIST_NAME, SEGMENT_PATTERN
 from transcoder.config import TranscoderSettings
+from transcoder.input_safety import SAFE_INPUT_OPTIONS, input_url
 from transcoder.ladder import Rendition, output_frame_rate
-from transcoder.probe import SAFE_INPUT_OPTIONS, SourceInfo, input_url
+from transcoder.probe import SourceInfo
 from transcoder.tools import find_ffmpeg
 
-SEGMENT_PATTERN = "segment_%05d.ts"
-PLAYLIST_NAME = "index.m3u8"
-MASTER_NAME = "master.m3u8"
 AUDIO_RATE = 48000
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from common.media import RENDITION_LINES
+
 MAX_FRAME_RATE = Fraction(60)
 DEFAULT_FRAME_RATE = Fraction(30)
 
@@ -29,10 +31,11 @@ class Rung:
     audio_kbps: int
 
 
-RUNGS: tuple[Rung, ...] = (
-    Rung("480p", 480, 1400, 96),
-    Rung("720p", 720, 3000, 128),
-    Rung("1080p", 1080, 6000, 128),
+_RATES_KBPS = ((1400, 96), (3000, 128), (6000, 128))
+"""(video maxrate, audio rate) of each rendition of `common.media.RENDITION_LINES`, in order."""
+RUNGS: tuple[Rung, ...] = tuple(
+    Rung(name, lines, maxrate, audio)
+    for (name, lines), (maxrate, audio) in zip(RENDITION_LINES.items(), _RATES_KBPS, strict=True)
 )
 BUFSIZE_SECONDS = 2.0
 """VBV buffer as seconds of maxrate: x264 may exceed maxrate locally by this much."""

@@ -5,9 +5,8 @@ Two probers give that JSON: `FfprobeProber` runs an ffprobe executable; `PyAVPro
 no ffprobe (imageio-ffmpeg ships none). Both go through `parse_probe`, so they give the
 same `SourceInfo` and the same reasons. `transcoder.tools` chooses between them.
 
-Uploaded files are untrusted input to FFmpeg. Every FFmpeg tool opens them with
-`SAFE_INPUT_OPTIONS`: only local files, and only real container demuxers, so a "video" that
-is really an HLS playlist or concat list cannot make FFmpeg read other files or URLs.
+Uploaded files are untrusted input: every command here opens them as `transcoder.input_safety`
+says.
 """
 
 from __future__ import annotations
@@ -26,54 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from transcoder import avprobe, errors
 from transcoder.errors import MediaError
+from transcoder.input_safety import SAFE_INPUT_OPTIONS, input_url
 from transcoder.process import ProcessTimeout, run_process
-
-VIDEO_DEMUXERS = (
-    "mov",  # mp4, m4v, mov, 3gp
-    "matroska",  # mkv, webm
-    "avi",
-    "flv",
-    "mpegts",
-    "mpeg",
-    "mpegvideo",
-    "asf",
-    "ogg",
-    "mxf",
-    "nut",
-    "dv",
-    "rm",
-    "wtv",
-    "ivf",
-    "obu",
-    "av1",
-    "h264",
-    "hevc",
-    "m4v",
-    "vc1",
-    "gif",
-    "yuv4mpegpipe",
-    # audio-only containers: allowed so they end as "no video stream", not "not a video"
-    "mp3",
-    "wav",
-    "aac",
-    "flac",
-)
-SAFE_INPUT_OPTIONS = (
-    "-protocol_whitelist",
-    "file",
-    "-format_whitelist",
-    ",".join(VIDEO_DEMUXERS),
-)
 
 _INTERLACED = {"tt", "bb", "tb", "bt"}
 _NOT_VIDEO_CODECS = {"ansi", "bin_data", "none"}
 PROBE_TIMEOUT_SECONDS = 120.0
 MIN_DURATION_SECONDS = 0.04
-
-
-def input_url(path: Path) -> str:
-    """`file:` + absolute path: never read as an option, a protocol or a pattern."""
-    return f"file:{Path(path).resolve()}"
 
 
 # ---------------------------------------------------------------------- ffprobe's JSON

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from transcoder.probe import SAFE_INPUT_OPTIONS, input_url
+from transcoder.input_safety import SAFE_INPUT_OPTIONS, input_url
 from transcoder.process import ProcessTimeout, run_process
 
 WIDTH, HEIGHT = 640, 360

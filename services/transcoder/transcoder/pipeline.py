@@ -1,27 +1,26 @@
-"""The job: `video.uploaded` in, HLS ladder + thumbnail in the object store, result out.
+"""The job pipeline: a source in the object store in, its HLS ladder + thumbnail out.
 
-Order of work, and why:
+`transcoder.consumer` runs it for each `video.uploaded` and publishes what it returns. Order
+of work, and why:
 
 1. a private work directory, removed whatever happens;
 2. download and probe the source; choose the ladder;
-3. one FFmpeg run (progress -> `video.progress`, at most one a second);
+3. one FFmpeg run, its progress handed to the caller as it goes;
 4. check the outputs, write the master playlist from measured values, make the thumbnail;
 5. upload segments and thumbnail first, then the rendition playlists, then the master, so
    nothing refers to an object that is not there yet; then delete objects under
    `hls/<id>/` that this run did not write (leftovers of an earlier run). A redelivered job
    therefore overwrites the same keys with equivalent files, and a video that was already
    ready stays playable while it runs;
-6. publish `video.transcoded`.
+6. return the `video.transcoded` event for the consumer to publish.
 
-The file's fault (`MediaError`) -> `video.failed` with its reason, message acknowledged.
-Anything else propagates, so the bus retries the job (and finally parks it).
+The file's fault raises `MediaError`; a source deleted meanwhile raises `Abandoned`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import shutil
 import tempfile
@@ -31,41 +30,36 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import ValidationError
-
-from common.bus import Bus, PermanentError
-from common.events import Envelope, VideoFailed, VideoProgress, VideoTranscoded, VideoUploaded
+from common.events import VideoTranscoded, VideoUploaded
+from common.media import (
+    JPEG_TYPE,
+    MASTER_NAME,
+    PLAYLIST_NAME,
+    PLAYLIST_TYPE,
+    SEGMENT_NAME,
+    SEGMENT_TYPE,
+    hls_prefix,
+    master_key,
+    playlist_key,
+    segment_key,
+    thumbnail_key,
+    variant_uri,
+)
 from common.storage import ObjectNotFound, ObjectStore
 from transcoder import errors
-from transcoder.command import MASTER_NAME, PLAYLIST_NAME, LadderJob
+from transcoder.command import LadderJob
 from transcoder.config import TranscoderSettings
 from transcoder.encode import PercentHandler, run_ladder
 from transcoder.errors import MediaError
 from transcoder.ladder import output_frame_rate, plan_ladder
 from transcoder.playlist import describe_variant, master_playlist, read_media_playlist
 from transcoder.probe import probe
-from transcoder.progress import ProgressThrottle
 from transcoder.thumbnail import SegmentFile, make_thumbnail
-from transcoder.tools import Tools, resolve_tools
+from transcoder.tools import Tools
 
-log = logging.getLogger(__name__)
-
-SEGMENT_NAME = re.compile(r"^segment_\d{5}\.ts$")
 WORK_DIR_PREFIX = "vf-transcode-"
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_TYPE = "video/MP2T"
-JPEG_TYPE = "image/jpeg"
 TRUNCATION_TOLERANCE = 0.9
 """Output shorter than this share of the announced duration means the file was cut off."""
-PROGRESS_PUBLISH_TIMEOUT = 5.0
-
-
-def hls_prefix(video_id: int) -> str:
-    return f"hls/{video_id}/"
-
-
-def thumbnail_key(video_id: int) -> str:
-    return f"thumbnails/{video_id}.jpg"
 
 
 def source_suffix(source_key: str) -> str:
@@ -86,58 +80,24 @@ class Outputs:
     thumbnail: Path | None
 
 
-class _Abandoned(Exception):
+class Abandoned(Exception):
     """The video was deleted while it was being transcoded."""
 
 
-class Transcoder:
-    def __init__(
-        self,
-        store: ObjectStore,
-        bus: Bus,
-        settings: TranscoderSettings,
-        *,
-        tools: Tools | None = None,
-        progress_interval: float = 1.0,
-    ) -> None:
+class Pipeline:
+    """Transcodes one job at a time per call; knows the object store, not the bus."""
+
+    def __init__(self, store: ObjectStore, settings: TranscoderSettings, tools: Tools) -> None:
         self.store = store
-        self.bus = bus
         self.settings = settings
-        self.tools = tools or resolve_tools(settings)
-        self.progress_interval = progress_interval
+        self.tools = tools
 
-    # ------------------------------------------------------------------ the handler
-
-    async def handle(self, envelope: Envelope) -> None:
-        try:
-            job = envelope.parse(VideoUploaded)
-        except ValidationError as exc:
-            raise PermanentError(f"malformed {envelope.routing_key} payload: {exc}") from exc
-        started = time.monotonic()
-        log.info("transcoding video %s from %s", job.video_id, job.source_key)
-        try:
-            event = await self.transcode(job)
-        except MediaError as exc:
-            log.warning("video %s failed: %s", job.video_id, exc.reason)
-            await self.bus.publish(VideoFailed(video_id=job.video_id, reason=exc.reason).envelope())
-            return
-        except _Abandoned:
-            log.info("video %s was deleted during transcoding; dropped the job", job.video_id)
-            return
-        await self.bus.publish(event.envelope())
-        log.info(
-            "video %s ready: %s, %.1f s of video in %.1f s",
-            job.video_id,
-            ", ".join(event.renditions),
-            event.duration,
-            time.monotonic() - started,
-        )
-
-    async def transcode(self, job: VideoUploaded) -> VideoTranscoded:
-        """Do the whole job except publishing the result. Raises `MediaError`."""
+    async def transcode(self, job: VideoUploaded, progress: PercentHandler) -> VideoTranscoded:
+        """Do the whole job except publishing the result; FFmpeg's progress goes to `progress`.
+        Raises `MediaError` or `Abandoned`."""
         work = await asyncio.to_thread(self._make_work_dir, job.video_id)
         try:
-            outputs = await self._produce(job, work)
+            outputs = await self._produce(job, work, progress)
             await self._upload(job, outputs)
         finally:
             # shielded: a cancelled job (shutdown) still cleans up after itself
@@ -159,7 +119,7 @@ class Transcoder:
             base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{WORK_DIR_PREFIX}{video_id}-", dir=base))
 
-    async def _produce(self, job: VideoUploaded, work: Path) -> Outputs:
+    async def _produce(self, job: VideoUploaded, work: Path, progress: PercentHandler) -> Outputs:
         s = self.settings
         source = work / f"source{source_suffix(job.source_key)}"
         try:
@@ -176,9 +136,7 @@ class Transcoder:
         hls_dir = work / "hls"
         await asyncio.to_thread(hls_dir.mkdir)
         ladder = LadderJob(source=source, info=info, renditions=renditions, out_dir=hls_dir)
-        run = await run_ladder(
-            ladder, s, self._progress_reporter(job.video_id), ffmpeg=self.tools.ffmpeg
-        )
+        run = await run_ladder(ladder, s, progress, ffmpeg=self.tools.ffmpeg)
 
         duration = await asyncio.to_thread(finish_outputs, ladder, truncated=run.truncated_input)
 
@@ -199,27 +157,10 @@ class Transcoder:
             thumbnail=thumbnail,
         )
 
-    def _progress_reporter(self, video_id: int) -> PercentHandler:
-        throttle = ProgressThrottle(self.progress_interval)
-
-        async def report(percent: int) -> None:
-            allowed = throttle.offer(percent)
-            if allowed is None:
-                return
-            event = VideoProgress(video_id=video_id, percent=allowed)
-            try:
-                # best effort: a lost progress message must not cost the transcode
-                async with asyncio.timeout(PROGRESS_PUBLISH_TIMEOUT):
-                    await self.bus.publish(event.envelope())
-            except Exception as exc:
-                log.warning("could not publish progress of video %s: %r", video_id, exc)
-
-        return report
-
     async def _upload(self, job: VideoUploaded, outputs: Outputs) -> None:
         await self._require_source(job)
         prefix = hls_prefix(job.video_id)
-        segments, playlists = await asyncio.to_thread(_upload_plan, prefix, outputs)
+        segments, playlists = await asyncio.to_thread(_upload_plan, job.video_id, outputs)
 
         slots = asyncio.Semaphore(self.settings.transcode_upload_concurrency)
 
@@ -243,7 +184,7 @@ class Transcoder:
 
         try:
             await self._require_source(job)
-        except _Abandoned:
+        except Abandoned:
             # deleted while we uploaded: take back what we wrote
             await self.store.delete_prefix(prefix)
             if outputs.thumbnail is not None:
@@ -254,7 +195,7 @@ class Transcoder:
         try:
             await self.store.stat(job.source_key)
         except ObjectNotFound:
-            raise _Abandoned from None
+            raise Abandoned from None
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -273,7 +214,7 @@ class Transcoder:
 
 
 def _upload_plan(
-    prefix: str, outputs: Outputs
+    video_id: int, outputs: Outputs
 ) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
     """(key, file) of every segment, and of every playlist with the master last."""
     hls = outputs.hls_dir
@@ -281,10 +222,10 @@ def _upload_plan(
     playlists: list[tuple[str, Path]] = []
     for name in outputs.renditions:
         for path in sorted((hls / name).iterdir()):
-            if SEGMENT_NAME.match(path.name):
-                segments.append((f"{prefix}{name}/{path.name}", path))
-        playlists.append((f"{prefix}{name}/{PLAYLIST_NAME}", hls / name / PLAYLIST_NAME))
-    playlists.append((f"{prefix}{MASTER_NAME}", hls / MASTER_NAME))
+            if SEGMENT_NAME.fullmatch(path.name):
+                segments.append((segment_key(video_id, name, path.name), path))
+        playlists.append((playlist_key(video_id, name), hls / name / PLAYLIST_NAME))
+    playlists.append((master_key(video_id), hls / MASTER_NAME))
     return segments, playlists
 
 
@@ -299,7 +240,7 @@ def finish_outputs(job: LadderJob, *, truncated: bool) -> float:
         if not playlist.segments:
             raise MediaError(errors.decode_failed(f"no video came out for {name}"))
         for segment in playlist.segments:
-            if not SEGMENT_NAME.match(segment.uri):
+            if not SEGMENT_NAME.fullmatch(segment.uri):
                 raise RuntimeError(f"unexpected segment name {segment.uri!r} in {name}")
     duration = max(p.duration for p in playlists.values())
     expected = info.video_duration or info.duration
@@ -311,7 +252,7 @@ def finish_outputs(job: LadderJob, *, truncated: bool) -> float:
     variants = [
         describe_variant(
             hls_dir / r.name / PLAYLIST_NAME,
-            f"{r.name}/{PLAYLIST_NAME}",
+            variant_uri(r.name),
             r.width,
             r.height,
             rate,
