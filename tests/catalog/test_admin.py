@@ -5,16 +5,8 @@ from __future__ import annotations
 import pytest
 
 from common.events import VideoFailed
-from tests.catalog.conftest import (
-    ADMIN,
-    BOTH_DATABASES,
-    JPEG,
-    PNG,
-    USER,
-    Catalog,
-    assert_json_error,
-    multipart_body,
-)
+from tests.support.catalog import ADMIN, BOTH_DATABASES, JPEG, PNG, USER, Catalog
+from tests.support.http import assert_json_error, multipart_body
 
 pytestmark = BOTH_DATABASES
 

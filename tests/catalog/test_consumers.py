@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.bus.topology import CATALOG
 from common.events import Envelope, VideoFailed, VideoProgress, VideoTranscoded
-from tests.catalog.conftest import ADMIN, BOTH_DATABASES, JPEG, PNG, USER, Catalog
+from tests.support.catalog import ADMIN, BOTH_DATABASES, JPEG, PNG, USER, Catalog
 
 pytestmark = BOTH_DATABASES
 

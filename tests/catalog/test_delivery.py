@@ -7,15 +7,8 @@ import re
 
 import pytest
 
-from tests.catalog.conftest import (
-    ADMIN,
-    JPEG,
-    USER,
-    Catalog,
-    assert_json_error,
-    call_asgi,
-    segment_bytes,
-)
+from tests.support.catalog import ADMIN, JPEG, USER, Catalog, segment_bytes
+from tests.support.http import assert_json_error, call_asgi
 
 SAFE_KEY = re.compile(
     r"hls/\d+/(master\.m3u8|(480p|720p|1080p)/(index\.m3u8|segment_\d{5}\.ts))"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from common.bus.memory import InMemoryBus
 from common.bus.rabbitmq import RabbitMQBus
-from tests.catalog.conftest import PNG, USER, running_catalog
+from tests.support.catalog import PNG, USER, running_catalog
 
 
 def test_only_the_in_memory_bus_forgets_on_restart() -> None:

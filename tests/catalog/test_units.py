@@ -9,7 +9,7 @@ import pytest
 from catalog import media
 from catalog.delivery import ByteRange, RangeNotSatisfiable, etag_matches, parse_range
 from catalog.formstream import FormStream, MalformedForm, NotMultipart
-from tests.catalog.conftest import multipart_body
+from tests.support.http import multipart_body
 
 
 @pytest.mark.parametrize(

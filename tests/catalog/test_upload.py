@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from catalog.models import Video
 from common.db import Database
-from tests.catalog.conftest import (
+from tests.support.catalog import (
     ADMIN,
     BOTH_DATABASES,
     JPEG,
@@ -23,11 +23,9 @@ from tests.catalog.conftest import (
     VIDEO,
     WEBP,
     Catalog,
-    assert_json_error,
-    call_asgi,
-    multipart_body,
     running_catalog,
 )
+from tests.support.http import assert_json_error, call_asgi, multipart_body
 
 ADMIN_FIELDS = {
     "id",

@@ -8,7 +8,8 @@ from sqlalchemy import update
 
 from catalog.models import Video
 from common.db import Database
-from tests.catalog.conftest import ADMIN, BOTH_DATABASES, USER, Catalog, assert_json_error
+from tests.support.catalog import ADMIN, BOTH_DATABASES, USER, Catalog
+from tests.support.http import assert_json_error
 
 pytestmark = BOTH_DATABASES
 
