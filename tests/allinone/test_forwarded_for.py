@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.services import free_port
+from tests.support.http import assert_json_error, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = {"email": "nobody@example.com", "password": "not-the-password"}
@@ -78,9 +78,7 @@ def login_statuses(url: str, headers: list[dict[str, str]]) -> list[httpx.Respon
 
 
 def assert_429(response: httpx.Response) -> None:
-    assert response.status_code == 429, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert isinstance(response.json()["detail"], str)
+    assert_json_error(response, 429, detail=True)
     assert 1 <= int(response.headers["retry-after"]) <= 60
 
 

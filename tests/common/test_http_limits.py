@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 
 from common.config import Settings
 from common.httpserver import server_options
-from tests.support.services import free_port
+from tests.support.http import free_port
 
 LIMITS = {"http_max_header_bytes": 8192, "http_max_headers": 20, "http_header_timeout_seconds": 1}
 

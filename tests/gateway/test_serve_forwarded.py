@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from common.security.keys import generate_keypair
+from tests.support.http import assert_json_error, free_port
 from tests.support.processes import ServiceProcess
-from tests.support.services import free_port
 
 LOGIN = {"email": "nobody@example.com", "password": "not-the-password"}
 
@@ -75,8 +75,7 @@ def test_forwarded_headers_are_not_believed_by_default(tmp_path: Path) -> None:
             response = client.post(
                 "/api/login/", json=LOGIN, headers={"X-Forwarded-For": "198.51.100.99"}
             )
-        assert response.status_code == 429
-        assert response.headers["content-type"].startswith("application/json")
+        assert_json_error(response, 429, detail=True)
         assert 1 <= int(response.headers["retry-after"]) <= 60
 
         with socket.create_connection(("127.0.0.1", process.port)) as sock:
