@@ -17,7 +17,7 @@ from common.events import Envelope, VideoUploaded
 from common.kv.memory import InMemoryKeyValueStore
 from common.ports import Ports
 from common.storage.local import LocalObjectStore
-from tests.transcoder.conftest import bundled_settings, bundled_tools, fast_settings
+from tests.support.transcoder import bundled_settings, bundled_tools, fast_settings
 from transcoder.app import create_app
 
 

@@ -25,7 +25,7 @@ from tests.support.media import (
     streams,
     video_stream,
 )
-from tests.transcoder.conftest import BUNDLED, SYSTEM, JobRun
+from tests.support.transcoder import BUNDLED, SYSTEM, JobRun
 
 SEGMENT = re.compile(r"^segment_\d{5}\.ts$")
 

@@ -13,14 +13,9 @@ import pytest
 
 from common.bus import PermanentError
 from common.events import Envelope, VideoUploaded
+from tests.support.fakes import RecordingBus, RecordingStore
 from tests.support.media import mean_luma
-from tests.transcoder.conftest import (
-    RecordingStore,
-    bundled_settings,
-    bundled_tools,
-    fast_settings,
-    run_job,
-)
+from tests.support.transcoder import bundled_settings, bundled_tools, fast_settings, run_job
 from transcoder import errors
 from transcoder.consumer import Transcoder
 from transcoder.pipeline import source_suffix
@@ -199,21 +194,14 @@ async def test_a_video_deleted_mid_job_leaves_nothing_behind(
 async def test_progress_publishing_trouble_does_not_fail_the_job(
     clip: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    published: list[Envelope] = []
-
-    class FlakyBus:
-        async def publish(self, envelope: Envelope) -> None:
-            if envelope.routing_key == "video.progress":
-                raise ConnectionError("broker hiccup")
-            published.append(envelope)
-
+    flaky = RecordingBus(fail_if=lambda envelope: envelope.routing_key == "video.progress")
     store = RecordingStore(tmp_path / "objects")
     await store.start()
     await store.inner.put_file("sources/3/a.mp4", clip("tiny"), "video/mp4")
-    worker = Transcoder(store, FlakyBus(), fast_settings(tmp_path / "work"))  # type: ignore[arg-type]
+    worker = Transcoder(store, flaky, fast_settings(tmp_path / "work"))  # type: ignore[arg-type]
     job = VideoUploaded(video_id=3, source_key="sources/3/a.mp4")
     await worker.handle(job.envelope())
-    assert [e.routing_key for e in published] == ["video.transcoded"]
+    assert flaky.routing_keys() == ["video.transcoded"]
 
 
 async def test_progress_is_throttled_to_the_interval(
