@@ -24,17 +24,14 @@ class SlashOptionalRouter(APIRouter):
 
         return decorator
 
-    def get(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+    def get(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return self.api_route(path, methods=["GET"], **kwargs)
 
-    def post(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+    def post(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return self.api_route(path, methods=["POST"], **kwargs)
 
-    def patch(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return self.api_route(path, methods=["PATCH"], **kwargs)
 
-    def put(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
-        return self.api_route(path, methods=["PUT"], **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+    def delete(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return self.api_route(path, methods=["DELETE"], **kwargs)

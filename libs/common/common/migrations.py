@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool, text
+from sqlalchemy import Connection, MetaData, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import async_url, is_sqlite
@@ -49,7 +49,7 @@ def run_env(*metadata: MetaData) -> None:
     assert url is not None
     batch = is_sqlite(url)
 
-    def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    def _run(connection: Connection) -> None:
         context.configure(
             connection=connection,
             target_metadata=list(metadata),

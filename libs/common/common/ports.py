@@ -38,6 +38,3 @@ class Ports:
         for closer in (self.bus.close, self.store.close, self.kv.close):
             with contextlib.suppress(Exception):
                 await closer()
-
-    def readiness_checks(self) -> dict:  # type: ignore[type-arg]
-        return {"bus": self.bus.ping, "kv": self.kv.ping, "object_store": self.store.ping}

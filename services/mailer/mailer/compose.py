@@ -148,7 +148,7 @@ def compose(
     message["X-Auto-Response-Suppress"] = "All"  # the same, for Exchange
     message.set_content(text_body)
     message.add_alternative(html_body, subtype="html")
-    html_part = message.get_payload()[1]
+    _, html_part = message.iter_parts()  # text/plain, text/html
     html_part.add_related(
         logo_png(),
         maintype="image",

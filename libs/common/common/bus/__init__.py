@@ -6,11 +6,12 @@ one from the settings; nothing outside `libs/common` knows which it got.
 
 from common.bus.port import Bus, Handler, PermanentError
 from common.bus.topology import QUEUES, QueueSpec
+from common.config import Settings
 
 __all__ = ["QUEUES", "Bus", "Handler", "PermanentError", "QueueSpec", "create_bus"]
 
 
-def create_bus(settings) -> Bus:  # type: ignore[no-untyped-def]
+def create_bus(settings: Settings) -> Bus:
     if settings.rabbitmq_url:
         from common.bus.rabbitmq import RabbitMQBus
 

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import aio_pika
@@ -312,9 +313,12 @@ def _spec(queue: str) -> QueueSpec:
 
 
 def _attempts(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPTS_HEADER, 0)
+    if not isinstance(value, int | float | str | bytes | bytearray | Decimal):
+        return 0  # a list, table, timestamp or void: not a count
     try:
-        return max(0, int((message.headers or {}).get(ATTEMPTS_HEADER, 0)))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return max(0, int(value))
+    except ValueError:
         return 0
 
 

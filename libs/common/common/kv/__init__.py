@@ -1,11 +1,12 @@
 """The key-value port: Redis or an in-memory dict, picked from the settings."""
 
+from common.config import Settings
 from common.kv.port import KeyValueStore
 
 __all__ = ["KeyValueStore", "create_kv"]
 
 
-def create_kv(settings) -> KeyValueStore:  # type: ignore[no-untyped-def]
+def create_kv(settings: Settings) -> KeyValueStore:
     if settings.redis_url:
         from common.kv.redis import RedisKeyValueStore
 

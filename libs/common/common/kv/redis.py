@@ -4,6 +4,7 @@ deployments or test runs can share one server."""
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -46,7 +47,8 @@ class RedisKeyValueStore:
             return False
 
     async def get(self, key: str) -> str | None:
-        return await self._redis.get(self._k(key))
+        # decode_responses=True: the client answers str, though its stubs also allow bytes
+        return cast("str | None", await self._redis.get(self._k(key)))
 
     async def set(self, key: str, value: str, *, ttl_seconds: float | None = None) -> None:
         if ttl_seconds is not None and ttl_seconds <= 0:
