@@ -46,10 +46,13 @@ class Event(BaseModel):
         return Envelope(routing_key=self.routing_key, payload=self.model_dump(mode="json"))
 
 
+MailKind = Literal["activation", "password_reset"]
+
+
 class MailRequested(Event):
     """identity -> mailer: send one account mail."""
 
-    kind: Literal["activation", "password_reset"]
+    kind: MailKind
     address: str
     link: str
 
