@@ -16,6 +16,7 @@ SOURCE_MISSING = "The uploaded file could not be found in storage."
 
 
 def timed_out(seconds: float) -> str:
+    value: float
     if seconds >= 60:
         value, unit = round(seconds / 60), "minute"
     else:

@@ -51,7 +51,7 @@ class Rendition:
     audio_kbps: int
 
 
-def even(value: float) -> int:
+def even(value: float | Fraction) -> int:
     """Nearest even integer, at least 2."""
     return max(2, 2 * round(value / 2))
 

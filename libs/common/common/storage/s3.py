@@ -16,7 +16,7 @@ import queue
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import urllib3
 from minio import Minio
@@ -220,7 +220,7 @@ class S3ObjectStore:
             lambda: self._client.put_object(
                 self.bucket,
                 key,
-                reader,
+                cast(BinaryIO, reader),  # file-like enough: the SDK only calls read()
                 -1,
                 content_type=content_type,
                 part_size=self.part_size,
@@ -267,7 +267,8 @@ class S3ObjectStore:
         def read() -> bytes:
             response = self._get(key)
             try:
-                return response.read()
+                data: bytes = response.read()
+                return data
             finally:
                 response.close()
                 response.release_conn()
