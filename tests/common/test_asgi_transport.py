@@ -18,10 +18,12 @@ CHUNK = 64 * 1024
 def make_app() -> FastAPI:
     app = FastAPI()
     app.state.produced = 0
+    app.state.producer = None  # the task that runs the body
 
     @app.get("/big/{count}")
     async def big(count: int) -> StreamingResponse:
         async def body():  # type: ignore[no-untyped-def]
+            app.state.producer = asyncio.current_task()
             for _ in range(count):
                 app.state.produced += 1
                 yield b"x" * CHUNK
@@ -70,9 +72,9 @@ async def test_closing_early_stops_the_app() -> None:
         async with client.stream("GET", "/big/100000") as response:
             async for _ in response.aiter_raw():
                 break
-        await asyncio.sleep(0.1)
+        # closing returned only once the app's task was over: nothing can produce any more
         produced = app.state.produced
-        await asyncio.sleep(0.2)
+        assert app.state.producer is not None and app.state.producer.done()
     assert app.state.produced == produced < 20  # stopped, a few chunks ahead at most
 
 

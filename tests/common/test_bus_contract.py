@@ -17,8 +17,9 @@ import pytest
 from common import events
 from common.bus import Bus, PermanentError
 from common.bus.memory import InMemoryBus
-from common.bus.topology import CATALOG, MAILER, TRANSCODER
+from common.bus.topology import CATALOG, MAILER, TRANSCODER, QueueSpec
 from common.events import Envelope
+from tests.support.waiting import eventually
 
 DELAYS_MS = [50, 100]
 ATTEMPTS_MAX = 1 + len(DELAYS_MS)
@@ -68,21 +69,43 @@ async def bus(make_bus: MakeBus) -> Bus:
     return await make_bus()
 
 
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
 async def dead_letters_eventually(bus: Bus, queue: str, count: int) -> list[Envelope]:
-    deadline = time.monotonic() + 5.0
-    while True:
-        dead = await bus.dead_letters(queue)
-        if len(dead) >= count or time.monotonic() > deadline:
-            return dead
-        await asyncio.sleep(0.05)
+    return await eventually(
+        lambda: bus.dead_letters(queue),
+        lambda dead: len(dead) >= count,
+        interval=0.05,
+        failure=lambda dead: f"{count} dead letter(s) on {queue} expected, got {dead}",
+    )
+
+
+async def settled(target: Target, bus: Bus, queues: list[QueueSpec], *handlers: Recorder) -> None:
+    """Until nothing more can arrive without a new publish: how a test shows that something
+    does NOT happen (no further attempt, no stray delivery) without a fixed sleep.
+
+    The in-memory bus knows it (`drain`, over every consumed queue). On RabbitMQ: no recorder
+    runs, and no message is ready in `queues` or their retry queues (a passive declare's message
+    count), twice in a row (a delivery on its way to a handler is seen by neither)."""
+    if isinstance(bus, InMemoryBus):
+        await bus.drain()
+        return
+    import aio_pika
+
+    from common.bus.rabbitmq import retry_queue_name
+
+    assert target.url is not None
+    names = [q.name for q in queues]
+    names += [retry_queue_name(q.name, delay) for q in queues for delay in DELAYS_MS]
+    connection = await aio_pika.connect(target.url)
+    async with connection:
+        channel = await connection.channel()
+
+        async def ready_messages() -> int:
+            declared = [await channel.declare_queue(n, passive=True) for n in names]
+            running = sum(h.running for h in handlers)
+            return running + sum(q.declaration_result.message_count or 0 for q in declared)
+
+        for _ in range(2):
+            await eventually(ready_messages, lambda count: count == 0, interval=0.02)
 
 
 def uploaded(video_id: int = 1) -> Envelope:
@@ -96,19 +119,25 @@ def mail() -> Envelope:
 
 
 class Recorder:
-    """A handler that records what it got; `fail_first` runs raise `fail_with`."""
+    """A handler that records what it got; `fail_first` runs raise `fail_with`. `running`
+    counts the runs in progress."""
 
     def __init__(self, *, fail_first: int = 0, fail_with: type[Exception] = RuntimeError) -> None:
         self.received: list[Envelope] = []
         self.times: list[float] = []
         self.fail_first = fail_first
         self.fail_with = fail_with
+        self.running = 0
 
     async def __call__(self, envelope: Envelope) -> None:
-        self.received.append(envelope)
-        self.times.append(time.monotonic())
-        if len(self.received) <= self.fail_first:
-            raise self.fail_with(f"boom #{len(self.received)}")
+        self.running += 1
+        try:
+            self.received.append(envelope)
+            self.times.append(time.monotonic())
+            if len(self.received) <= self.fail_first:
+                raise self.fail_with(f"boom #{len(self.received)}")
+        finally:
+            self.running -= 1
 
 
 # ---------------------------------------------------------------------- delivery and routing
@@ -125,7 +154,7 @@ async def test_published_before_consume_is_delivered(bus: Bus) -> None:
     assert got.parse(events.VideoUploaded).source_key == "src/7.mp4"
 
 
-async def test_routes_to_the_bound_queue_only(bus: Bus) -> None:
+async def test_routes_to_the_bound_queue_only(target: Target, bus: Bus) -> None:
     transcoder, mailer, catalog = Recorder(), Recorder(), Recorder()
     await bus.consume(TRANSCODER.name, transcoder)
     await bus.consume(MAILER.name, mailer)
@@ -134,7 +163,7 @@ async def test_routes_to_the_bound_queue_only(bus: Bus) -> None:
     await bus.publish(video)
     await bus.publish(letter)
     await eventually(lambda: len(transcoder.received) == 1 and len(mailer.received) == 1)
-    await asyncio.sleep(0.1)
+    await settled(target, bus, [TRANSCODER, MAILER, CATALOG], transcoder, mailer, catalog)
     assert [e.id for e in transcoder.received] == [video.id]
     assert [e.id for e in mailer.received] == [letter.id]
     assert catalog.received == []
@@ -153,13 +182,13 @@ async def test_consume_unknown_queue_is_an_error(bus: Bus) -> None:
 # ---------------------------------------------------------------------- retries and dead letters
 
 
-async def test_failing_handler_is_retried_until_it_succeeds(bus: Bus) -> None:
+async def test_failing_handler_is_retried_until_it_succeeds(target: Target, bus: Bus) -> None:
     handler = Recorder(fail_first=2)
     await bus.consume(TRANSCODER.name, handler)
     sent = uploaded()
     await bus.publish(sent)
     await eventually(lambda: len(handler.received) == 3)
-    await asyncio.sleep(0.2)
+    await settled(target, bus, [TRANSCODER], handler)
     assert len(handler.received) == 3
     # each retry waits (at least) its delay
     gaps = [b - a for a, b in zip(handler.times, handler.times[1:], strict=False)]
@@ -168,7 +197,7 @@ async def test_failing_handler_is_retried_until_it_succeeds(bus: Bus) -> None:
     assert await bus.dead_letters(TRANSCODER.name) == []
 
 
-async def test_always_failing_handler_ends_in_dead_letters(bus: Bus) -> None:
+async def test_always_failing_handler_ends_in_dead_letters(target: Target, bus: Bus) -> None:
     handler = Recorder(fail_first=10**6)
     await bus.consume(TRANSCODER.name, handler)
     sent = uploaded(3)
@@ -176,21 +205,21 @@ async def test_always_failing_handler_ends_in_dead_letters(bus: Bus) -> None:
     dead = await dead_letters_eventually(bus, TRANSCODER.name, 1)
     assert [e.id for e in dead] == [sent.id]
     assert dead[0] == sent
-    await asyncio.sleep(0.3)  # longer than every retry delay: no more attempts come
+    await settled(target, bus, [TRANSCODER], handler)  # no retry is pending: no more attempts come
     assert len(handler.received) == ATTEMPTS_MAX
     # reading the dead letters does not remove them
     assert [e.id for e in await bus.dead_letters(TRANSCODER.name)] == [sent.id]
     assert await bus.dead_letters(MAILER.name) == []
 
 
-async def test_permanent_error_skips_retries(bus: Bus) -> None:
+async def test_permanent_error_skips_retries(target: Target, bus: Bus) -> None:
     handler = Recorder(fail_first=10**6, fail_with=PermanentError)
     await bus.consume(MAILER.name, handler)
     sent = mail()
     await bus.publish(sent)
     dead = await dead_letters_eventually(bus, MAILER.name, 1)
     assert [e.id for e in dead] == [sent.id]
-    await asyncio.sleep(0.3)
+    await settled(target, bus, [MAILER], handler)
     assert len(handler.received) == 1
 
 
@@ -252,7 +281,7 @@ async def test_close_lets_the_running_handler_finish(target: Target, make_bus: M
         again = await make_bus()
         handler = Recorder()
         await again.consume(TRANSCODER.name, handler)
-        await asyncio.sleep(0.3)
+        await settled(target, again, [TRANSCODER], handler)
         assert handler.received == []
 
 

@@ -320,15 +320,16 @@ async def test_put_stream_source_error_stores_nothing(store: ObjectStore, target
 
 
 async def test_put_stream_cancelled_stores_nothing(store: ObjectStore, target: Target) -> None:
-    release = asyncio.Event()
+    taken, release = asyncio.Event(), asyncio.Event()
 
     async def stalling() -> AsyncIterator[bytes]:
         yield b"partial data"
+        taken.set()  # the store took the first chunk and asks for more
         await release.wait()
         yield b"never"
 
     task = asyncio.create_task(store.put_stream("up/c.bin", stalling(), "x/y", max_size=None))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(taken.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from common.bus.memory import InMemoryBus
 from common.bus.topology import TRANSCODER
 from common.events import Envelope
 from common.outbox import OutboxBase, OutboxMessage, OutboxRelay, add_to_outbox
+from tests.support.fakes import RecordingBus
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,31 +47,8 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-class RecordingBus:
-    """Records published envelopes; the first `fail_first` publishes raise."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.published: list[Envelope] = []
-        self.calls = 0
-        self.fail_first = fail_first
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.calls += 1
-        if self.calls <= self.fail_first:
-            raise ConnectionError("broker unreachable")
-        self.published.append(envelope)
-
-
 def uploaded(video_id: int) -> events.VideoUploaded:
     return events.VideoUploaded(video_id=video_id, source_key=f"src/{video_id}.mp4")
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
@@ -133,13 +111,17 @@ async def test_rolled_back_transaction_publishes_nothing(
             async with sessions() as session, session.begin():
                 add_to_outbox(session, uploaded(2))
                 raise RuntimeError("the business change failed")
+        # a marker committed after them: the relay publishes in commit order, so once the
+        # marker is out, anything the rolled-back transactions left would be out too
+        async with sessions() as session, session.begin():
+            marker = add_to_outbox(session, uploaded(3))
         relay.notify()
-        await asyncio.sleep(0.2)
+        await eventually(lambda: bus.published)
         assert await relay.flush() == 0
     finally:
         await relay.stop()
-    assert bus.published == []
-    assert await rows(sessions) == []
+    assert bus.published == [marker]
+    assert [row.id for row in await rows(sessions)] == [str(marker.id)]
 
 
 async def test_failed_publish_is_retried_and_nothing_is_lost(
@@ -202,9 +184,8 @@ async def test_old_published_rows_are_deleted(sessions: async_sessionmaker[Async
     relay.start()  # the first pass also cleans up
     try:
         await eventually(lambda: len(bus.published) == 3)
-        await asyncio.sleep(0.1)
     finally:
-        await relay.stop()
+        await relay.stop()  # lets the pass in progress finish: its clean-up too
     assert {row.id for row in await rows(sessions)} == {str(recent.id), str(pending.id)}
 
 
