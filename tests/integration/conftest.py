@@ -5,40 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from common.security.keys import generate_keypair
-from tests.support.platform import Mail, parse_mail
+from tests.support.integration import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
 from tests.support.processes import ServiceProcess
 from tests.support.services import RedisTarget, S3Target, SmtpCapture
-
-ORIGIN = "http://127.0.0.1:5500"
-ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "integration admin secret"
-
-
-@dataclass
-class Stack:
-    processes: dict[str, ServiceProcess]
-    smtp: SmtpCapture
-    s3: S3Target
-
-    @property
-    def gateway_url(self) -> str:
-        return self.processes["gateway"].url
-
-    async def mails_to(self, address: str, count: int, timeout: float = 20) -> list[Mail]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            mails = [m for m in self.smtp.messages if address in m.recipients]
-            if len(mails) >= count:
-                return [parse_mail(m.data) for m in mails]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"expected {count} mail(s) to {address}")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.conftest import ORIGIN, Stack
+from tests.support.integration import ORIGIN, Stack
 
 pytestmark = pytest.mark.integration
 PASSWORD = "integration passphrase"

@@ -12,8 +12,9 @@ import httpx
 import pytest
 from minio import Minio
 
-from tests.integration.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ORIGIN, Stack
+from tests.support.integration import ADMIN_EMAIL, ADMIN_PASSWORD, ORIGIN, Stack
 from tests.support.media import make_clip
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 PASSWORD = "viewer passphrase"
@@ -45,18 +46,23 @@ async def viewer_client(stack: Stack, email: str) -> httpx.AsyncClient:
 
 
 async def wait_ready(admin: httpx.AsyncClient, video_id: int, timeout: float = 180) -> dict:  # type: ignore[type-arg]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     seen_progress: list[int] = []
-    while loop.time() < deadline:
-        detail = (await admin.get(f"/api/admin/videos/{video_id}/")).json()
-        assert detail["status"] != "failed", detail
-        seen_progress.append(detail["progress"])
-        if detail["status"] == "ready":
-            assert seen_progress == sorted(seen_progress)  # progress never went back
-            return detail
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"video {video_id} not ready: {detail}")
+
+    async def detail() -> dict:  # type: ignore[type-arg]
+        body = (await admin.get(f"/api/admin/videos/{video_id}/")).json()
+        assert body["status"] != "failed", body
+        seen_progress.append(body["progress"])
+        return body
+
+    ready = await eventually(
+        detail,
+        lambda body: body["status"] == "ready",
+        within=timeout,
+        interval=0.5,
+        failure=lambda body: f"video {video_id} not ready: {body}",
+    )
+    assert seen_progress == sorted(seen_progress)  # progress never went back
+    return ready
 
 
 def stored_keys(stack: Stack, prefix: str) -> list[str]:

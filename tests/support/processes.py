@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.support.services import free_port
+from tests.support.http import free_port
+from tests.support.waiting import eventually_blocking
 
 
 class ServiceProcess:
@@ -53,18 +53,20 @@ class ServiceProcess:
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.service} exited early:\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.service} not ready after {timeout}s:\n{self.logs()}")
+                return False
+
+        eventually_blocking(
+            ready,
+            within=timeout,
+            failure=lambda _: f"{self.service} not ready after {timeout}s:\n{self.logs()}",
+        )
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
