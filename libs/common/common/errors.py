@@ -1,5 +1,11 @@
 """Error bodies in the one shape the browser client can show (CONTRACT.md, "Rules"):
-`{"detail": "..."}` or `{"<field>": ["...", ...]}`, message strings only, never 422."""
+`{"detail": "..."}` or `{"<field>": ["...", ...]}`, message strings only, never 422.
+
+The one place where a refusal (`common.refusals`, raised by use cases and routes) becomes an
+HTTP answer: every service installs the handlers with `install_error_handlers`. `ApiError` is
+for what a refusal cannot say: headers (`WWW-Authenticate`, `Retry-After`) or a status of HTTP's
+own (416), in middleware and delivery code.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.refusals import Refusal, RefusalKind, invalid, validation_messages
+
 log = logging.getLogger(__name__)
 
 STATUS_MESSAGES = {
@@ -20,6 +28,7 @@ STATUS_MESSAGES = {
     403: "You do not have permission to perform this action.",
     404: "Not found.",
     405: "Method not allowed.",
+    409: "The request conflicts with the current state of the resource.",
     413: "The request is too large.",
     415: "Unsupported media type.",
     416: "The requested range is not satisfiable.",
@@ -32,7 +41,8 @@ STATUS_MESSAGES = {
 
 
 class ApiError(Exception):
-    """Raised by services for a contract-shaped error answer."""
+    """An HTTP answer in the contract's shape, raised by HTTP code itself (middleware,
+    delivery); use cases and routes raise a `Refusal` instead."""
 
     def __init__(
         self,
@@ -62,46 +72,44 @@ def error_response(status_code: int, detail: str | None = None, **kw: Any) -> JS
     )
 
 
-_MESSAGE_REWRITES = {
-    "missing": "This field is required.",
-    "json_invalid": "Malformed JSON body.",
-    "model_attributes_type": "Expected a JSON object.",
-    "dict_type": "Expected a JSON object.",
-    "string_type": "Expected a text value.",
+REFUSAL_STATUS: dict[RefusalKind, int] = {
+    RefusalKind.INVALID: 400,
+    RefusalKind.UNAUTHORIZED: 401,
+    RefusalKind.FORBIDDEN: 403,
+    RefusalKind.NOT_FOUND: 404,
+    RefusalKind.CONFLICT: 409,
+    RefusalKind.TOO_LARGE: 413,
+    RefusalKind.UNSUPPORTED: 415,
+    RefusalKind.RATE_LIMITED: 429,
 }
 
 
-def validation_fields(exc: RequestValidationError) -> dict[str, list[str]]:
-    """Turn pydantic's errors into `{field: [messages]}` without echoing any input."""
-    fields: dict[str, list[str]] = {}
-    for err in exc.errors():
-        kind = str(err.get("type", ""))
-        loc = [
-            p
-            for p in err.get("loc", ())
-            if isinstance(p, str) and p not in ("body", "query", "path", "header", "cookie")
-        ]
-        field = loc[-1] if loc and kind != "json_invalid" else "detail"
-        message = _MESSAGE_REWRITES.get(kind) or str(err.get("msg", "Invalid value."))
-        message = message.removeprefix("Value error, ")
-        if field == "detail":
-            fields.setdefault("detail", []).append(message)
-        else:
-            fields.setdefault(field, []).append(message)
-    return fields
+def refusal_error(refusal: Refusal) -> ApiError:
+    """The answer to a refusal: its kind's status; its fields, else its message (or the
+    status's generic wording) under its message key."""
+    status = REFUSAL_STATUS[refusal.kind]
+    if refusal.fields:
+        return ApiError(status, fields=refusal.fields)
+    message = refusal.message or STATUS_MESSAGES.get(status, "Error.")
+    return ApiError(status, body={refusal.message_key: message})
+
+
+def _answer(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body, status_code=error.status_code, headers=error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
+        return _answer(exc)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(_request: Request, exc: Refusal) -> JSONResponse:
+        return _answer(refusal_error(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = validation_fields(exc)
-        if list(fields) == ["detail"]:
-            return JSONResponse({"detail": " ".join(fields["detail"])}, status_code=400)
-        return JSONResponse(fields, status_code=400)
+        return _answer(refusal_error(invalid(validation_messages(exc.errors()))))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

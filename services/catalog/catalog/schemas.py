@@ -10,7 +10,6 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -20,7 +19,7 @@ from pydantic import (
     ValidationError,
 )
 
-from common.errors import validation_fields
+from common.refusals import Fields, validation_messages
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -112,9 +111,9 @@ class VideoPatchIn(_In):
     category: Category | None = None
 
 
-def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+def field_errors(exc: ValidationError) -> Fields:
     """`{field: [messages]}` in the contract's error shape, with the shared wording."""
-    return validation_fields(RequestValidationError(exc.errors()))
+    return validation_messages(exc.errors())
 
 
 # ---------------------------------------------------------------------- answers

@@ -1,4 +1,8 @@
-"""The authentication endpoints of CONTRACT.md: parse, call the service, shape the answer."""
+"""The authentication endpoints of CONTRACT.md: parse, call the service, shape the answer.
+
+A refusal of the service (`identity.service`) is answered by the shared handler of
+`common.errors`, as are the routes' own (a missing refresh cookie).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,12 @@ from fastapi import Cookie, Depends, Response
 from fastapi.responses import JSONResponse
 
 from common.config import Settings
-from common.errors import ApiError
 from common.http import SlashOptionalRouter
+from common.refusals import Invalid
 from common.security.cookies import REFRESH_COOKIE
 from identity import cookies, schemas
 from identity.dependencies import get_accounts, get_settings
-from identity.service import (
-    AccountInactive,
-    AccountService,
-    EmailUnavailable,
-    InputRejected,
-    InvalidCredentials,
-    InvalidLink,
-    InvalidRefreshToken,
-)
+from identity.service import AccountService
 
 router = SlashOptionalRouter(prefix="/api", tags=["authentication"])
 
@@ -29,18 +25,12 @@ Accounts = Annotated[AccountService, Depends(get_accounts)]
 Config = Annotated[Settings, Depends(get_settings)]
 RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, include_in_schema=False)]
 
-GENERIC_REGISTER_ERROR = "Please check your input and try again."
-INVALID_LINK = "The link is invalid or has expired."
+REFRESH_COOKIE_MISSING = "Refresh token not found."
 
 
 @router.post("/register/", status_code=201, response_model=schemas.RegisterOut)
 async def register(body: schemas.RegisterIn, accounts: Accounts) -> schemas.RegisterOut:
-    try:
-        user = await accounts.register(body.email, body.password, body.confirmed_password)
-    except InputRejected as exc:
-        raise ApiError(400, fields=exc.fields) from None
-    except EmailUnavailable:
-        raise ApiError(400, GENERIC_REGISTER_ERROR) from None
+    user = await accounts.register(body.email, body.password, body.confirmed_password)
     return schemas.RegisterOut(user=schemas.PublicUser(id=user.id, email=user.email))
 
 
@@ -50,21 +40,13 @@ async def register(body: schemas.RegisterIn, accounts: Accounts) -> schemas.Regi
     responses={400: {"model": schemas.MessageOut}},
 )
 async def activate(uidb64: str, token: str, accounts: Accounts) -> schemas.MessageOut:
-    try:
-        await accounts.activate(uidb64, token)
-    except InvalidLink:
-        raise ApiError(400, body={"message": "Activation link is invalid or expired."}) from None
+    await accounts.activate(uidb64, token)
     return schemas.MessageOut(message="Account successfully activated.")
 
 
 @router.post("/login/", response_model=schemas.LoginOut)
 async def login(body: schemas.LoginIn, accounts: Accounts, settings: Config) -> JSONResponse:
-    try:
-        issued = await accounts.login(body.email, body.password)
-    except InvalidCredentials:
-        raise ApiError(401, "Invalid email or password.") from None
-    except AccountInactive:
-        raise ApiError(403, "Your account is not activated yet. Please check your email.") from None
+    issued = await accounts.login(body.email, body.password)
     out = schemas.LoginOut(user=schemas.LoginUser(id=issued.user.id, username=issued.user.email))
     response = JSONResponse(out.model_dump())
     cookies.set_session_cookies(
@@ -82,7 +64,7 @@ async def logout(
     accounts: Accounts, settings: Config, refresh: RefreshCookie = None
 ) -> JSONResponse:
     if not refresh:
-        raise ApiError(400, "Refresh token not found.")
+        raise Invalid(REFRESH_COOKIE_MISSING)
     await accounts.logout(refresh)
     response = JSONResponse(
         {"detail": "Logout successful! All tokens will be deleted. Refresh token is now invalid."}
@@ -96,11 +78,8 @@ async def refresh_token(
     accounts: Accounts, settings: Config, refresh: RefreshCookie = None
 ) -> JSONResponse:
     if not refresh:
-        raise ApiError(400, "Refresh token not found.")
-    try:
-        access = await accounts.refresh(refresh)
-    except InvalidRefreshToken:
-        raise ApiError(401, "Refresh token is invalid or expired.") from None
+        raise Invalid(REFRESH_COOKIE_MISSING)
+    access = await accounts.refresh(refresh)
     response = JSONResponse(schemas.RefreshOut(access=access).model_dump())
     cookies.set_access_cookie(response, settings, access)
     return response
@@ -116,12 +95,5 @@ async def password_reset(body: schemas.PasswordResetIn, accounts: Accounts) -> R
 async def password_confirm(
     uidb64: str, token: str, body: schemas.PasswordConfirmIn, accounts: Accounts
 ) -> schemas.DetailOut:
-    try:
-        await accounts.confirm_password_reset(
-            uidb64, token, body.new_password, body.confirm_password
-        )
-    except InvalidLink:
-        raise ApiError(400, INVALID_LINK) from None
-    except InputRejected as exc:
-        raise ApiError(400, fields=exc.fields) from None
+    await accounts.confirm_password_reset(uidb64, token, body.new_password, body.confirm_password)
     return schemas.DetailOut(detail="Your Password has been successfully reset.")

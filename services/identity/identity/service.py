@@ -1,6 +1,7 @@
 """The account use cases: register, activate, log in, refresh, log out, reset a password.
 
-No HTTP here: the router maps these results and exceptions onto the contract's answers.
+No HTTP here: a use case that refuses raises a `Refusal` carrying the contract's message;
+`common.errors` answers it with the status of its kind.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from common.config import Settings
 from common.events import MailRequested
 from common.kv import KeyValueStore
 from common.outbox import add_to_outbox
+from common.refusals import Fields, Forbidden, Invalid, Unauthorized
 from common.security import revocation
 from common.security.tokens import TokenSigner
 from identity import links
@@ -31,32 +33,43 @@ ACTIVATION = "activation"
 PASSWORD_RESET = "password_reset"
 
 
-class InputRejected(Exception):
+class InputRejected(Invalid):
     """Field-level problems with the input, as `{field: [messages]}`."""
 
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__(fields)
-        self.fields = fields
+    def __init__(self, fields: Fields) -> None:
+        super().__init__(fields=fields)
 
 
-class EmailUnavailable(Exception):
-    """Registration with an email that already has an account (answered generically)."""
+class EmailUnavailable(Invalid):
+    """Registration with an email that already has an account (answered generically, so the
+    answer does not tell whether the address has an account)."""
+
+    default_message = "Please check your input and try again."
 
 
-class InvalidCredentials(Exception):
-    pass
+class InvalidCredentials(Unauthorized):
+    default_message = "Invalid email or password."
 
 
-class AccountInactive(Exception):
-    pass
+class AccountInactive(Forbidden):
+    default_message = "Your account is not activated yet. Please check your email."
 
 
-class InvalidLink(Exception):
+class InvalidLink(Invalid):
     """An activation or reset link that is unknown, expired, used or for another purpose."""
 
+    default_message = "The link is invalid or has expired."
 
-class InvalidRefreshToken(Exception):
-    pass
+
+class InvalidActivationLink(InvalidLink):
+    """`InvalidLink` on activation, which the contract words differently."""
+
+    default_message = "Activation link is invalid or expired."
+    message_key = "message"
+
+
+class InvalidRefreshToken(Unauthorized):
+    default_message = "Refresh token is invalid or expired."
 
 
 @dataclass(frozen=True)
@@ -126,14 +139,17 @@ class AccountService:
         return user
 
     async def activate(self, uidb64: str, token: str) -> None:
-        async with self.sessionmaker() as db:
-            link, user = await self._find_link(db, uidb64, token, ACTIVATION)
-            if user.is_active:
-                raise InvalidLink
-            await self._use_link(db, link)
-            user.is_active = True
-            user.activated_at = utcnow()
-            await db.commit()
+        try:
+            async with self.sessionmaker() as db:
+                link, user = await self._find_link(db, uidb64, token, ACTIVATION)
+                if user.is_active:
+                    raise InvalidLink
+                await self._use_link(db, link)
+                user.is_active = True
+                user.activated_at = utcnow()
+                await db.commit()
+        except InvalidLink:
+            raise InvalidActivationLink from None
         log.info("user activated", extra={"user_id": user.id})
 
     # ------------------------------------------------------------------ sessions
