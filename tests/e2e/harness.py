@@ -4,7 +4,6 @@ account and video set-up. The fixtures that put them together are in conftest.py
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import http.server
@@ -15,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +22,10 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.support import media
+from tests.support.http import free_port
 from tests.support.platform import Mail, parse_mail
-from tests.support.services import SmtpCapture, free_port
+from tests.support.services import SmtpCapture
+from tests.support.waiting import eventually, eventually_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -126,17 +126,20 @@ class E2EPlatform:
 
 
 def _wait_healthy(platform: E2EPlatform, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if platform.process.poll() is not None:
             raise AssertionError(f"python -m allinone exited early:\n{platform.log_tail()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{platform.url}/healthz", timeout=2).status_code == 200:
-                ready = httpx.get(f"{platform.url}/readyz", timeout=5)
-                assert ready.status_code == 200, ready.text
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"no answer on /healthz after {timeout}s:\n{platform.log_tail()}")
+            return httpx.get(f"{platform.url}/healthz", timeout=2).status_code == 200
+        return False
+
+    eventually_blocking(
+        healthy,
+        within=timeout,
+        failure=lambda _: f"no answer on /healthz after {timeout}s:\n{platform.log_tail()}",
+    )
+    ready = httpx.get(f"{platform.url}/readyz", timeout=5)
+    assert ready.status_code == 200, ready.text
 
 
 @contextlib.contextmanager
@@ -217,14 +220,13 @@ class Mailbox:
         ]
 
     async def wait_for(self, address: str, count: int = 1, timeout: float = 20) -> list[Mail]:
-        deadline = time.monotonic() + timeout
-        while True:
-            mails = self.to(address)
-            if len(mails) >= count:
-                return mails
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{count} mail(s) to {address} expected, got {len(mails)}")
-            await asyncio.sleep(0.1)
+        return await eventually(
+            lambda: self.to(address),
+            lambda mails: len(mails) >= count,
+            within=timeout,
+            interval=0.1,
+            failure=lambda mails: f"{count} mail(s) to {address} expected, got {len(mails)}",
+        )
 
 
 def link_to(mail: Mail, page: str) -> str:
@@ -420,16 +422,20 @@ def upload(client: httpx.Client, clip: Clip, source: Path, thumbnail: Path | Non
 
 
 def wait_ready(client: httpx.Client, video_id: int, timeout: float = 120) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
-        detail = client.get(f"/api/admin/videos/{video_id}/")
-        assert detail.status_code == 200, f"{detail.status_code} {detail.text}"
-        body = detail.json()
+    def detail() -> dict[str, object]:
+        answer = client.get(f"/api/admin/videos/{video_id}/")
+        assert answer.status_code == 200, f"{answer.status_code} {answer.text}"
+        body = answer.json()
         assert body["status"] != "failed", f"video {video_id} failed: {body.get('error')}"
-        if body["status"] == "ready":
-            return body
-        assert time.monotonic() < deadline, f"video {video_id} not ready after {timeout}s: {body}"
-        time.sleep(0.5)
+        return body
+
+    return eventually_blocking(
+        detail,
+        lambda body: body["status"] == "ready",
+        within=timeout,
+        interval=0.5,
+        failure=lambda body: f"video {video_id} not ready after {timeout}s: {body}",
+    )
 
 
 def seed_videos(platform: E2EPlatform, directory: Path) -> list[SeededVideo]:

@@ -9,7 +9,6 @@ in ../shared/CONTRACT.md.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.e2e.harness import (
     link_to,
     sign_up_and_activate,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -88,24 +88,32 @@ async def wait_until_playing(
 ) -> dict[str, Any]:
     """Until the player plays `source_suffix` past 1 s (at `height` lines), then check that
     currentTime keeps advancing. A fatal hls.js error or a media error fails at once."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def player() -> dict[str, Any]:
         state = await page.evaluate(PLAYER_STATE)
         assert state["engine"] == "hls.js", state["engine"]
         current = state["source"] or ""
         fatal = [e for e in state["errors"] if e["fatal"] and e["source"] == current]
         assert not fatal, f"hls.js fatal error playing {current}: {fatal}"
         assert state["mediaError"] is None, _summary(state)
-        if (
-            current.endswith(source_suffix)
+        return state
+
+    def playing(state: dict[str, Any]) -> bool:
+        return (
+            (state["source"] or "").endswith(source_suffix)
             and state["currentTime"] >= 1.0
             and not state["paused"]
             and (height is None or state["videoHeight"] == height)
-        ):
-            break
-        assert time.monotonic() < deadline, f"not playing {source_suffix}: {_summary(state)}"
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(0.6)
+        )
+
+    state = await eventually(
+        player,
+        playing,
+        within=timeout,
+        interval=0.2,
+        failure=lambda state: f"not playing {source_suffix}: {_summary(state)}",
+    )
+    await asyncio.sleep(0.6)  # playback time has to pass to show that it advances
     later = await page.evaluate(PLAYER_STATE)
     assert later["source"] == state["source"]
     assert later["currentTime"] > state["currentTime"] + 0.2, f"stalled: {_summary(later)}"
