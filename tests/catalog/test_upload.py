@@ -463,12 +463,12 @@ async def test_a_failure_after_the_commit_does_not_undo_the_upload(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once the video is `processing` (and its job is in the outbox) it must keep its source."""
-    videos = catalog.app.state.videos
+    uploads = catalog.app.state.uploads
 
     def broken_notify() -> None:
         raise RuntimeError("boom after commit")
 
-    monkeypatch.setattr(videos, "on_outbox_commit", broken_notify)
+    monkeypatch.setattr(uploads, "on_outbox_commit", broken_notify)
     response = await catalog.upload()
     assert_json_error(response, 500)
     (row,) = await rows(catalog)

@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from catalog.cache import VideoListCache
 from catalog.config import CatalogSettings
 from catalog.events import VideoResultConsumer
-from catalog.router import admin_router, answer_refusal, thumbnail_router, video_router
-from catalog.service import Refusal, VideoService
+from catalog.results import TranscoderResults
+from catalog.router import admin_router, thumbnail_router, video_router
+from catalog.service import VideoService
+from catalog.uploads import Uploads
 from common.bus.topology import CATALOG
 from common.config import Settings
 from common.db import Database
@@ -39,32 +41,29 @@ def create_app(
         async with database_with_outbox(
             database, MIGRATIONS, ports.bus, migrate=settings.migrate_on_start
         ) as relay:
-            videos = VideoService(
-                settings,
-                config,
-                database.sessionmaker,
-                ports.store,
-                VideoListCache(ports.kv, ttl_seconds=config.video_list_cache_seconds),
-                on_outbox_commit=relay.notify,
-            )
+            sessionmaker, store = database.sessionmaker, ports.store
+            cache = VideoListCache(ports.kv, ttl_seconds=config.video_list_cache_seconds)
+            notify = relay.notify
+            uploads = Uploads(settings, config, sessionmaker, store, cache, notify)
+            results = TranscoderResults(sessionmaker, store, cache, notify)
             app.state.settings = settings
             app.state.catalog_settings = config
-            app.state.videos = videos
+            app.state.videos = VideoService(settings, sessionmaker, store, cache)
+            app.state.uploads = uploads
             try:
-                await videos.remove_stale_uploads()
+                await uploads.remove_stale_uploads()
             except Exception:  # a store hiccup must not keep the catalog down; retried next start
                 log.exception("could not remove abandoned uploads")
             if not ports.bus.durable:
-                await videos.resume_processing()
+                await results.resume_processing()
             await ports.bus.consume(
-                CATALOG.name, VideoResultConsumer(videos), prefetch=RESULTS_PREFETCH
+                CATALOG.name, VideoResultConsumer(results), prefetch=RESULTS_PREFETCH
             )
             yield
 
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False
-    install_error_handlers(app)
-    app.add_exception_handler(Refusal, answer_refusal)
+    install_error_handlers(app)  # refusals included
     app.include_router(admin_router)
     app.include_router(video_router)
     app.include_router(thumbnail_router)

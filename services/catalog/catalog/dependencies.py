@@ -8,11 +8,17 @@ from fastapi import Depends, Request
 
 from catalog import media
 from catalog.config import CatalogSettings
-from catalog.service import VideoNotFound, VideoService
+from catalog.refusals import VideoNotFound
+from catalog.service import VideoService
+from catalog.uploads import Uploads
 
 
 def get_videos(request: Request) -> VideoService:
     return request.app.state.videos
+
+
+def get_uploads(request: Request) -> Uploads:
+    return request.app.state.uploads
 
 
 def get_catalog_settings(request: Request) -> CatalogSettings:
@@ -30,5 +36,6 @@ def video_id_from_path(video_id: str) -> int:
 
 
 Videos = Annotated[VideoService, Depends(get_videos)]
+VideoUploads = Annotated[Uploads, Depends(get_uploads)]
 Limits = Annotated[CatalogSettings, Depends(get_catalog_settings)]
 VideoId = Annotated[int, Depends(video_id_from_path)]

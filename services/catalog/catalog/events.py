@@ -1,7 +1,8 @@
-"""What the catalog consumes: the transcoder's results on `catalog.video-results`.
+"""The catalog's bus consumer: the transcoder's results on `catalog.video-results`.
 
-It publishes `video.uploaded` (through the outbox, see `VideoService.create`). Every handler
-is idempotent and order-tolerant, so redeliveries and reordering (prefetch > 1) are harmless.
+(It publishes `video.uploaded` through the outbox, see `catalog.lifecycle.finish_upload`.)
+Every handler (`catalog.results`) is idempotent and order-tolerant, so redeliveries and
+reordering (prefetch > 1) are harmless.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from catalog import media
-from catalog.service import VideoService
+from catalog.results import TranscoderResults
 from common.bus import PermanentError
 from common.events import (
     VIDEO_FAILED,
@@ -29,11 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class VideoResultConsumer:
-    def __init__(self, videos: VideoService) -> None:
+    def __init__(self, results: TranscoderResults) -> None:
         self._handlers: dict[str, tuple[type[BaseModel], Callable[[Any], Awaitable[None]]]] = {
-            VIDEO_PROGRESS: (VideoProgress, videos.record_progress),
-            VIDEO_TRANSCODED: (VideoTranscoded, videos.record_transcoded),
-            VIDEO_FAILED: (VideoFailed, videos.record_failed),
+            VIDEO_PROGRESS: (VideoProgress, results.record_progress),
+            VIDEO_TRANSCODED: (VideoTranscoded, results.record_transcoded),
+            VIDEO_FAILED: (VideoFailed, results.record_failed),
         }
 
     async def __call__(self, envelope: Envelope) -> None:

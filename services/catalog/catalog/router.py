@@ -1,40 +1,30 @@
 """The video, admin and thumbnail endpoints of CONTRACT.md: parse, call the service, answer.
 
-The gateway authenticates callers and forwards who they are in trusted headers;
-`require_user` / `require_admin` read them. Thumbnails are public on purpose: they load in an
-`<img>` without credentials, and the random version in their URL makes them unguessable.
+A refusal, of a use case or of a route's own checks (`common.refusals`), is answered by the
+shared handler of `common.errors`. The gateway authenticates callers and forwards who they
+are in trusted headers; `require_user` / `require_admin` read them. Thumbnails are public on
+purpose: they load in an `<img>` without credentials, and the random version in their URL
+makes them unguessable.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
-from catalog import media
+from catalog import forms, media
 from catalog.config import CatalogSettings
 from catalog.delivery import etag_matches, object_response
-from catalog.dependencies import Limits, VideoId, Videos
+from catalog.dependencies import Limits, VideoId, Videos, VideoUploads
 from catalog.formstream import FormStream, MalformedForm, NotMultipart
-from catalog.schemas import AdminVideo, PublicVideo, VideoPatchIn, field_errors
-from catalog.service import (
-    MALFORMED_FORM,
-    InvalidInput,
-    NotFound,
-    Refusal,
-    TooLarge,
-    UnsupportedMedia,
-    VideoNotFound,
-    invalid,
-)
-from common.errors import ApiError
+from catalog.refusals import MalformedBody, UploadTooLarge
+from catalog.schemas import AdminVideo, PublicVideo
 from common.http import SlashOptionalRouter
+from common.refusals import Invalid, NotFound, TooLarge, Unsupported
 from common.security.principal import require_admin, require_user
 
 FORM_OVERHEAD = 1024 * 1024
@@ -45,21 +35,6 @@ SEGMENT_CACHE = "private, max-age=31536000, immutable"
 THUMBNAIL_CACHE = "public, max-age=31536000, immutable"
 LIST_CACHE = "private, no-cache"
 _NOT_FOUND = {404: {"description": "Unknown video, resolution or segment"}}
-
-REFUSAL_STATUS: dict[type[Refusal], int] = {
-    InvalidInput: 400,
-    NotFound: 404,
-    TooLarge: 413,
-    UnsupportedMedia: 415,
-}
-
-
-async def answer_refusal(_request: Request, exc: Exception) -> JSONResponse:
-    """A use case's refusal, answered with its status in the contract's error shape."""
-    assert isinstance(exc, Refusal)
-    status = next(REFUSAL_STATUS[k] for k in type(exc).__mro__ if k in REFUSAL_STATUS)
-    error = ApiError(status, exc.detail, fields=exc.fields)
-    return JSONResponse(error.body, status_code=error.status_code)
 
 
 # full paths, no router prefix: a prefixed "/" route would lose its slash-less twin
@@ -83,23 +58,23 @@ def read_route(router: SlashOptionalRouter, path: str) -> Callable[[Any], Any]:
 # ---------------------------------------------------------------------- admin
 
 
-def max_form_bytes(limits: CatalogSettings) -> int:
-    return limits.max_upload_bytes + limits.max_thumbnail_bytes + FORM_OVERHEAD
+def max_form_bytes(config: CatalogSettings) -> int:
+    return config.max_upload_bytes + config.max_thumbnail_bytes + FORM_OVERHEAD
 
 
 @admin_router.post("/api/admin/videos/", status_code=201, response_model=AdminVideo)
-async def upload_video(request: Request, videos: Videos, limits: Limits) -> AdminVideo:
+async def upload_video(request: Request, uploads: VideoUploads, config: Limits) -> AdminVideo:
     """Multipart `file`, `title`, `description`, `category`, optional `thumbnail`; streamed
     into object storage as it arrives."""
-    limit = max_form_bytes(limits)
+    limit = max_form_bytes(config)
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, videos.upload_too_large_message())  # before reading any of it
+        raise UploadTooLarge(config.max_upload_bytes)  # before reading any of it
     form = _open_form(request, limit)
     try:
-        return await videos.create(form)
+        return await uploads.create(form)
     except ClientDisconnect:
-        raise ApiError(400, "The upload was interrupted.") from None
+        raise Invalid("The upload was interrupted.") from None
 
 
 @admin_router.get("/api/admin/videos/", response_model=list[AdminVideo])
@@ -115,21 +90,24 @@ async def get_video(video_id: VideoId, videos: Videos) -> AdminVideo:
 @admin_router.patch(
     "/api/admin/videos/{video_id}/", response_model=AdminVideo, responses=_NOT_FOUND
 )
-async def edit_video(video_id: VideoId, request: Request, videos: Videos) -> AdminVideo:
+async def edit_video(
+    video_id: VideoId, request: Request, videos: Videos, config: Limits
+) -> AdminVideo:
     """JSON with any of title, description, category; or multipart with those and/or a new
     `thumbnail`."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
         await videos.visible(video_id)  # 404 before reading an image for nothing
-        form = _open_form(request, videos.config.max_thumbnail_bytes + FORM_OVERHEAD)
+        limit = config.max_thumbnail_bytes
+        form = _open_form(request, limit + FORM_OVERHEAD)
         try:
-            patch = await videos.read_patch_form(form)
+            patch = await forms.read_patch_form(form, limit)
         except ClientDisconnect:
-            raise ApiError(400, "The request was interrupted.") from None
+            raise Invalid("The request was interrupted.") from None
         return await videos.update(video_id, patch.changes, patch.thumbnail)
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise ApiError(415, "Send JSON or multipart/form-data.")
-    changes = _patch_from_json(await _read_small(request, MAX_JSON_BODY))
+        raise Unsupported("Send JSON or multipart/form-data.")
+    changes = forms.patch_from_json(await _read_small(request, MAX_JSON_BODY))
     return await videos.update(video_id, changes)
 
 
@@ -145,9 +123,9 @@ def _open_form(request: Request, limit: int) -> FormStream:
     try:
         return FormStream(request.headers.get("content-type"), _limited(request, limit))
     except NotMultipart:
-        raise ApiError(415, "Send the video as multipart/form-data.") from None
+        raise Unsupported("Send the video as multipart/form-data.") from None
     except MalformedForm:
-        raise ApiError(400, MALFORMED_FORM) from None
+        raise MalformedBody from None
 
 
 async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
@@ -157,7 +135,7 @@ async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
-            raise ApiError(413)
+            raise TooLarge
         yield chunk
 
 
@@ -167,23 +145,8 @@ async def _read_small(request: Request, limit: int) -> bytes:
         async for chunk in _limited(request, limit):
             body += chunk
     except ClientDisconnect:
-        raise ApiError(400, "The request was interrupted.") from None
+        raise Invalid("The request was interrupted.") from None
     return bytes(body)
-
-
-def _patch_from_json(body: bytes) -> VideoPatchIn:
-    if not body.strip():
-        return VideoPatchIn()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ApiError(400, "Malformed JSON body.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "Expected a JSON object.")
-    try:
-        return VideoPatchIn.model_validate(data)
-    except ValidationError as exc:
-        raise invalid(field_errors(exc)) from None
 
 
 # ---------------------------------------------------------------------- users
@@ -216,7 +179,7 @@ async def master_playlist(video_id: VideoId, request: Request, videos: Videos) -
 async def rendition_playlist(
     video_id: VideoId, resolution: str, request: Request, videos: Videos
 ) -> Response:
-    rendition = await _serving_rendition(videos, video_id, resolution)
+    rendition = await videos.serving_rendition(video_id, resolution)
     return await object_response(
         request,
         videos.store,
@@ -231,8 +194,8 @@ async def rendition_segment(
     video_id: VideoId, resolution: str, segment: str, request: Request, videos: Videos
 ) -> Response:
     if not media.SEGMENT_NAME.fullmatch(segment):
-        raise ApiError(404)
-    rendition = await _serving_rendition(videos, video_id, resolution)
+        raise NotFound
+    rendition = await videos.serving_rendition(video_id, resolution)
     return await object_response(
         request,
         videos.store,
@@ -240,17 +203,6 @@ async def rendition_segment(
         media_type=media.SEGMENT_TYPE,
         cache_control=SEGMENT_CACHE,
     )
-
-
-async def _serving_rendition(videos: Videos, video_id: int, resolution: str) -> str:
-    """The whitelist first (no database trip for garbage), then the fallback rule."""
-    if not media.is_rendition(resolution):
-        raise ApiError(404)
-    video = await videos.playable(video_id)
-    rendition = media.serving_rendition(resolution, video.renditions)
-    if rendition is None:
-        raise VideoNotFound
-    return rendition
 
 
 # ---------------------------------------------------------------------- public
@@ -262,7 +214,7 @@ async def thumbnail(video_id: VideoId, filename: str, request: Request, videos: 
     new version, hence a new URL)."""
     version = filename.removesuffix(".jpg")
     if version == filename or not media.THUMBNAIL_VERSION.fullmatch(version):
-        raise ApiError(404)
+        raise NotFound
     key = await videos.thumbnail(video_id, version)
     return await object_response(
         request,

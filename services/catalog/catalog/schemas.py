@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,8 @@ from pydantic import (
     ValidationError,
 )
 
+from catalog import media
+from catalog.models import Video
 from common.refusals import Fields, validation_messages
 
 TITLE_MAX = 200
@@ -154,3 +156,39 @@ class AdminVideo(BaseModel):
     error: str | None
     width: int | None
     height: int | None
+
+
+def thumbnail_url(video: Video, public_base_url: str) -> str | None:
+    if not video.thumbnail_key:
+        return None
+    return f"{public_base_url}/api/thumbnails/{video.id}/{video.thumbnail_version}.jpg"
+
+
+def _shown_to_all(video: Video) -> dict[str, Any]:
+    """The fields both views have."""
+    return {
+        "id": video.id,
+        "created_at": video.created_at,
+        "title": video.title,
+        "description": video.description,
+        "category": video.category,
+    }
+
+
+def public_video(video: Video, public_base_url: str) -> PublicVideo:
+    url = thumbnail_url(video, public_base_url) or ""
+    return PublicVideo(**_shown_to_all(video), thumbnail_url=url)
+
+
+def admin_video(video: Video, public_base_url: str) -> AdminVideo:
+    return AdminVideo(
+        **_shown_to_all(video),
+        thumbnail_url=thumbnail_url(video, public_base_url),
+        status=video.status,  # type: ignore[arg-type]
+        progress=video.progress,
+        renditions=media.sorted_renditions(video.renditions or []),
+        duration=video.duration,
+        error=video.error,
+        width=video.width,
+        height=video.height,
+    )
