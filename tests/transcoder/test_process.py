@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 
 import pytest
 
-from transcoder.process import ProcessTimeout, run_process
+from transcoder.process import ORPHAN_GUARD, ProcessTimeout, run_process
 
 
 def alive(pid: int) -> bool:
@@ -89,3 +91,16 @@ async def test_a_failing_line_handler_kills_the_child() -> None:
 async def test_a_missing_program_raises() -> None:
     with pytest.raises(FileNotFoundError):
         await run_process(["/nonexistent/ffmpeg"], timeout=5)
+
+
+def test_the_guard_starts_no_tool_once_its_worker_is_gone() -> None:
+    """The worker died between fork and the guard: the child is not ours to run any more
+    (the crash test in test_crash_hygiene.py covers a worker killed while the tool runs)."""
+    someone_else = "1"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", ORPHAN_GUARD, someone_else, "/bin/echo", "echo", "ran"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (137, b"")

@@ -1,18 +1,49 @@
 """Run FFmpeg tools as asyncio subprocesses: bounded in time, killed when cancelled.
 
 Nothing here blocks the event loop (the all-in-one wiring runs this worker beside the web
-services), and a child never outlives the coroutine that started it.
+services), and a child never outlives the coroutine that started it, nor the process: on
+Linux each child is started through `ORPHAN_GUARD`, so a worker killed outright (SIGKILL, out
+of memory) takes its FFmpeg with it instead of leaving it encoding beside the redelivered job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import shutil
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 LineHandler = Callable[[str], Awaitable[None]]
+
+ORPHAN_GUARD = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)  # the worker died before the guard was set: do not start the tool
+os.execv(sys.argv[2], sys.argv[3:])
+"""
+"""Run by a fresh interpreter between fork and the tool: asks Linux to SIGKILL the tool when
+its parent dies, then becomes the tool (same pid). Done in a child program rather than a
+`preexec_fn`, which is not safe in a process with threads (the worker has several). The signal
+comes when the parent's *thread* that started the child ends: the event loop's thread, which
+lives as long as the worker."""
+
+
+def guarded(args: Sequence[str]) -> list[str]:
+    """`args`, started through `ORPHAN_GUARD` where Linux offers it. Raises
+    `FileNotFoundError` when the program is missing, as starting it would."""
+    program = shutil.which(args[0])
+    if program is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), args[0])
+    if not sys.platform.startswith("linux") or not sys.executable:
+        return list(args)
+    guard = [sys.executable, "-I", "-S", "-c", ORPHAN_GUARD, str(os.getpid()), program]
+    return [*guard, *args]
 
 
 class ProcessTimeout(Exception):
@@ -45,7 +76,7 @@ async def run_process(
     reaped before the exception propagates.
     """
     proc = await asyncio.create_subprocess_exec(
-        *args,
+        *guarded(args),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
