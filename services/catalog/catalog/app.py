@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from catalog.cache import VideoListCache
 from catalog.config import CatalogSettings
-from catalog.events import VideoResultConsumer
+from catalog.consumer import VideoResultConsumer
 from catalog.results import TranscoderResults
 from catalog.router import admin_router, thumbnail_router, video_router
 from catalog.service import VideoService

@@ -37,5 +37,5 @@ def video_id_from_path(video_id: str) -> int:
 
 Videos = Annotated[VideoService, Depends(get_videos)]
 VideoUploads = Annotated[Uploads, Depends(get_uploads)]
-Limits = Annotated[CatalogSettings, Depends(get_catalog_settings)]
+CatalogConfig = Annotated[CatalogSettings, Depends(get_catalog_settings)]
 VideoId = Annotated[int, Depends(video_id_from_path)]

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from catalog import forms, media
 from catalog.config import CatalogSettings
 from catalog.delivery import etag_matches, object_response
-from catalog.dependencies import Limits, VideoId, Videos, VideoUploads
+from catalog.dependencies import CatalogConfig, VideoId, Videos, VideoUploads
 from catalog.formstream import FormStream, MalformedForm, NotMultipart
 from catalog.refusals import MalformedBody, UploadTooLarge
 from catalog.schemas import AdminVideo, PublicVideo
@@ -63,7 +63,9 @@ def max_form_bytes(config: CatalogSettings) -> int:
 
 
 @admin_router.post("/api/admin/videos/", status_code=201, response_model=AdminVideo)
-async def upload_video(request: Request, uploads: VideoUploads, config: Limits) -> AdminVideo:
+async def upload_video(
+    request: Request, uploads: VideoUploads, config: CatalogConfig
+) -> AdminVideo:
     """Multipart `file`, `title`, `description`, `category`, optional `thumbnail`; streamed
     into object storage as it arrives."""
     limit = max_form_bytes(config)
@@ -91,7 +93,7 @@ async def get_video(video_id: VideoId, videos: Videos) -> AdminVideo:
     "/api/admin/videos/{video_id}/", response_model=AdminVideo, responses=_NOT_FOUND
 )
 async def edit_video(
-    video_id: VideoId, request: Request, videos: Videos, config: Limits
+    video_id: VideoId, request: Request, videos: Videos, config: CatalogConfig
 ) -> AdminVideo:
     """JSON with any of title, description, category; or multipart with those and/or a new
     `thumbnail`."""
@@ -215,7 +217,7 @@ async def thumbnail(video_id: VideoId, filename: str, request: Request, videos: 
     version = filename.removesuffix(".jpg")
     if version == filename or not media.THUMBNAIL_VERSION.fullmatch(version):
         raise NotFound
-    key = await videos.thumbnail(video_id, version)
+    key = await videos.thumbnail_key(video_id, version)
     return await object_response(
         request,
         videos.store,

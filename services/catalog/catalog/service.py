@@ -100,7 +100,7 @@ class VideoService:
             raise VideoNotFound
         return rendition
 
-    async def thumbnail(self, video_id: int, version: str) -> str:
+    async def thumbnail_key(self, video_id: int, version: str) -> str:
         """The object key of the thumbnail whose public URL carries `version`."""
         async with self.sessionmaker() as db:
             video = await db.get(Video, video_id)
