@@ -18,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from common.storage.local import LocalObjectStore
 from tests.support.media import make_clip, require_system_ffmpeg
+from tests.support.transcoder import fast_settings
 from tests.support.waiting import eventually_blocking
-from transcoder.pipeline import WORK_DIR_PREFIX
+from transcoder.pipeline import Pipeline
+from transcoder.tools import resolve_tools
+from transcoder.workdirs import WORK_DIR_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 GONE_WITHIN = 2.0
@@ -138,3 +142,23 @@ def test_ffmpeg_dies_with_its_killed_worker(
     worker.kill()
     assert gone_within(ffmpeg, GONE_WITHIN), "FFmpeg ran on after its worker was killed"
 
+
+def test_start_up_sweeps_dead_workers_folders_not_a_live_siblings(
+    workers: list[Worker], long_clip: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"  # one work root shared by every worker
+    live = start(workers, long_clip, work, 1)
+    dead = start(workers, long_clip, work, 2)
+    live_ffmpeg = live.wait_for_ffmpeg()
+    dead.wait_for_ffmpeg()
+    assert len(live.work_dirs()) == 1 and len(dead.work_dirs()) == 1
+    dead.kill()
+    dead.clean_up()  # its FFmpeg too: this test is about the folders
+
+    # a third worker starts and sweeps the shared work root
+    settings = fast_settings(work)
+    successor = Pipeline(LocalObjectStore(tmp_path / "objects"), settings, resolve_tools(settings))
+    assert successor.sweep_work_dirs() == 1
+    assert dead.work_dirs() == [], "the dead worker's folder was kept"
+    assert len(live.work_dirs()) == 1, "the live sibling's folder was removed"
+    assert live.process.poll() is None and alive(live_ffmpeg)

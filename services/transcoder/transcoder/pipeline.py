@@ -3,7 +3,8 @@
 `transcoder.consumer` runs it for each `video.uploaded` and publishes what it returns. Order
 of work, and why:
 
-1. a private work directory, removed whatever happens;
+1. a private work directory, removed whatever happens (and, if the process dies, by the next
+   worker to start: `transcoder.workdirs`);
 2. download and probe the source; choose the ladder;
 3. one FFmpeg run, its progress handed to the caller as it goes;
 4. check the outputs, write the master playlist from measured values, make the thumbnail;
@@ -20,11 +21,7 @@ The file's fault raises `MediaError`; a source deleted meanwhile raises `Abandon
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import shutil
-import tempfile
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -56,8 +53,8 @@ from transcoder.playlist import describe_variant, master_playlist, read_media_pl
 from transcoder.probe import probe
 from transcoder.thumbnail import SegmentFile, make_thumbnail
 from transcoder.tools import Tools
+from transcoder.workdirs import claim, sweep
 
-WORK_DIR_PREFIX = "vf-transcode-"
 TRUNCATION_TOLERANCE = 0.9
 """Output shorter than this share of the announced duration means the file was cut off."""
 
@@ -95,13 +92,13 @@ class Pipeline:
     async def transcode(self, job: VideoUploaded, progress: PercentHandler) -> VideoTranscoded:
         """Do the whole job except publishing the result; FFmpeg's progress goes to `progress`.
         Raises `MediaError` or `Abandoned`."""
-        work = await asyncio.to_thread(self._make_work_dir, job.video_id)
+        work = await asyncio.to_thread(claim, self.settings.transcode_work_dir, job.video_id)
         try:
-            outputs = await self._produce(job, work, progress)
+            outputs = await self._produce(job, work.path, progress)
             await self._upload(job, outputs)
         finally:
             # shielded: a cancelled job (shutdown) still cleans up after itself
-            await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, ignore_errors=True))
+            await asyncio.shield(asyncio.to_thread(work.remove))
         return VideoTranscoded(
             video_id=job.video_id,
             renditions=outputs.renditions,
@@ -112,12 +109,6 @@ class Pipeline:
         )
 
     # ------------------------------------------------------------------ steps
-
-    def _make_work_dir(self, video_id: int) -> Path:
-        base = self.settings.transcode_work_dir
-        if base is not None:
-            base.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{WORK_DIR_PREFIX}{video_id}-", dir=base))
 
     async def _produce(self, job: VideoUploaded, work: Path, progress: PercentHandler) -> Outputs:
         s = self.settings
@@ -200,17 +191,11 @@ class Pipeline:
     # ------------------------------------------------------------------ housekeeping
 
     def sweep_work_dirs(self) -> int:
-        """Remove work directories a killed process left behind (older than the time-out)."""
-        base = self.settings.transcode_work_dir or Path(tempfile.gettempdir())
-        limit = time.time() - self.settings.transcode_timeout_seconds - 3600
-        removed = 0
-        with contextlib.suppress(OSError):
-            for path in base.glob(f"{WORK_DIR_PREFIX}*"):
-                with contextlib.suppress(OSError):
-                    if path.is_dir() and path.stat().st_mtime < limit:
-                        shutil.rmtree(path, ignore_errors=True)
-                        removed += 1
-        return removed
+        """Remove the work directories of dead workers (a live sibling's stay). Blocking."""
+        return sweep(
+            self.settings.transcode_work_dir,
+            unlocked_max_age=self.settings.transcode_timeout_seconds + 3600,
+        )
 
 
 def _upload_plan(
