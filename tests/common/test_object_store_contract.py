@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from common.storage import ObjectNotFound, ObjectStore
 from common.storage.local import LocalObjectStore
 from common.storage.port import ObjectTooLarge
+from tests.support.waiting import eventually
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -363,11 +366,15 @@ async def test_readers_never_see_a_partial_object(store: ObjectStore) -> None:
 
 async def assert_nothing_left_behind(target: Target) -> None:
     """No temp files (local) and no unfinished multipart uploads (S3)."""
+    assert await half_written(target) == []
+
+
+async def half_written(target: Target) -> list[tuple[str, int]]:
+    """Unfinished writes, and what each holds: temp files and their sizes (local), multipart
+    uploads and their numbers of parts (S3)."""
     if target.kind == "local":
         assert target.root is not None
-        temp_files = [p for p in target.root.rglob(".vf-tmp-*")]
-        assert temp_files == []
-        return
+        return [(str(p), p.stat().st_size) for p in target.root.rglob(".vf-tmp-*")]
     import boto3
 
     t = target.s3
@@ -378,11 +385,69 @@ async def assert_nothing_left_behind(target: Target) -> None:
         aws_secret_access_key=t.secret_key,  # type: ignore[attr-defined]
         region_name="us-east-1",
     )
-    uploads = await asyncio.to_thread(
-        client.list_multipart_uploads,
-        Bucket=t.bucket,  # type: ignore[attr-defined]
+    bucket = t.bucket  # type: ignore[attr-defined]
+
+    def uploads() -> list[tuple[str, int]]:
+        found = []
+        for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            key, upload_id = upload["Key"], upload["UploadId"]
+            parts = client.list_parts(Bucket=bucket, Key=key, UploadId=upload_id)
+            found.append((key, len(parts.get("Parts", []))))
+        return found
+
+    return await asyncio.to_thread(uploads)
+
+
+# ---------------------------------------------------------------- crash clean-up
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def kill_mid_write(target: Target, key: str) -> None:
+    """Stream into `key` from another process (tests/common/dying_writer.py) and SIGKILL it
+    once data is stored half-written: a catalog dying mid-upload."""
+    if target.kind == "local":
+        where = [str(target.root), key]
+    else:
+        t = target.s3
+        where = [t.endpoint, t.access_key, t.secret_key, t.bucket, key]  # type: ignore[attr-defined]
+    writer = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "tests.common.dying_writer", target.kind, *where],
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
     )
-    assert uploads.get("Uploads", []) == []
+    assert writer.stdout is not None
+    try:
+        assert await asyncio.wait_for(writer.stdout.readline(), 60) == b"stalled\n"
+        await eventually(
+            lambda: half_written(target),
+            lambda found: any(stored for _, stored in found),
+            within=30,
+            failure="the writer never stored anything",
+        )
+    finally:
+        writer.kill()
+        await writer.wait()
+
+
+async def test_what_a_dead_writer_left_is_cleared_away(store: ObjectStore, target: Target) -> None:
+    await store.put_bytes("up/kept.bin", b"kept", "text/plain")
+    await kill_mid_write(target, "up/half.mp4")
+    # a young write may be a live one (another process of a shared store): left alone
+    assert await store.abort_stale_writes(timedelta(hours=1)) == 0
+    assert len(await half_written(target)) == 1
+    await asyncio.sleep(1.1)  # past the last write, at the second timestamps of some S3 servers
+
+    assert await store.abort_stale_writes(timedelta(seconds=1)) == 1
+    await assert_nothing_left_behind(target)
+    await assert_absent(store, "up/half.mp4")
+    assert await store.list_keys("") == ["up/kept.bin"]
+    assert await store.get_bytes("up/kept.bin") == b"kept"
+    assert await store.abort_stale_writes(timedelta(0)) == 0
+
+
+async def test_clearing_away_an_empty_store_is_fine(store: ObjectStore) -> None:
+    assert await store.abort_stale_writes(timedelta(0)) == 0
 
 
 # ---------------------------------------------------------------- files

@@ -180,6 +180,8 @@ class Uploads:
             async with self.sessionmaker() as db:
                 await lifecycle.discard_upload(db, video_id, untouched_since=cutoff)
                 await db.commit()
+        # and what the crashed writes left in the store (temp files, open multipart uploads)
+        await self.store.abort_stale_writes(timedelta(seconds=self.config.stale_upload_seconds))
         if ids:
             log.info("removed %d abandoned uploads", len(ids))
         return len(ids)

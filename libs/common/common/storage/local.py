@@ -15,8 +15,10 @@ import json
 import mimetypes
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, BinaryIO
@@ -355,6 +357,36 @@ class LocalObjectStore:
             return sum(self._delete_path(self._path(key)) for key in self._list(prefix))
 
         return await asyncio.to_thread(run)
+
+    # ------------------------------------------------------------------ crash clean-up
+
+    async def abort_stale_writes(self, older_than: timedelta) -> int:
+        """Remove temporary files (and sidecars of objects never written) of writers that
+        died, untouched for longer than `older_than`; returns how many writes that undid."""
+        cutoff = time.time() - older_than.total_seconds()
+        return await asyncio.to_thread(self._abort_stale_writes, cutoff)
+
+    def _abort_stale_writes(self, cutoff: float) -> int:
+        removed = 0
+        touched: set[Path] = set()
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            directory = Path(dirpath)
+            for name in filenames:
+                path = directory / name
+                if name.startswith(_TMP):
+                    orphan = True
+                elif name.startswith(_META):
+                    orphan = not (directory / name[len(_META) :]).exists()
+                else:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if orphan and path.lstat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += name.startswith(_TMP)
+                        touched.add(directory)
+        for directory in sorted(touched, key=lambda d: len(d.parts), reverse=True):
+            self._prune(directory)
+        return removed
 
 
 def _write_all(writer: _AtomicWriter, batch: list[bytes]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -86,6 +87,12 @@ class ObjectStore(Protocol):
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix`; returns how many were deleted."""
+
+    async def abort_stale_writes(self, older_than: timedelta) -> int:
+        """Clear away what writers that died mid-write left behind (S3: incomplete multipart
+        uploads; local: temporary files) and nobody touched for longer than `older_than`;
+        returns how many. Never touches an object; a write still in progress is safe as long
+        as it keeps writing more often than that. For start-up clean-ups."""
 
 
 class ObjectTooLarge(ValueError):

@@ -15,6 +15,7 @@ import os
 import queue
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -23,6 +24,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
+from common.storage._s3_stale import abort_stale_uploads
 from common.storage._shared import CHUNK_SIZE, LimitedStream, check_range, download_to
 from common.storage.port import (
     DEFAULT_CONTENT_TYPE,
@@ -384,6 +386,14 @@ class S3ObjectStore:
             return deleted
 
         return await asyncio.to_thread(run)
+
+    # ------------------------------------------------------------------ crash clean-up
+
+    async def abort_stale_writes(self, older_than: timedelta) -> int:
+        """Abort multipart uploads whose writer died: none of their parts came for longer than
+        `older_than` (S3 keeps the parts, and bills them, until then). Returns how many."""
+        cutoff = datetime.now(UTC) - older_than
+        return await asyncio.to_thread(abort_stale_uploads, self._client, self.bucket, cutoff)
 
 
 def _etag(etag: str | None) -> str:
