@@ -94,7 +94,7 @@ Category = Annotated[
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strict=True)
+    model_config = ConfigDict(extra="ignore")
 
 
 class VideoCreateIn(_In):
