@@ -20,56 +20,26 @@ from common.config import Settings
 from common.events import MailRequested
 from common.kv import KeyValueStore
 from common.outbox import add_to_outbox
-from common.refusals import Fields, Forbidden, Invalid, Unauthorized
 from common.security import revocation
 from common.security.tokens import TokenSigner
 from identity import links
+from identity.addresses import undeliverable
 from identity.models import LoginSession, OneTimeToken, User, utcnow
 from identity.passwords import hash_password, needs_rehash, password_problems, verify_password
+from identity.refusals import (
+    AccountInactive,
+    EmailUnavailable,
+    InputRejected,
+    InvalidActivationLink,
+    InvalidCredentials,
+    InvalidLink,
+    InvalidRefreshToken,
+)
 
 log = logging.getLogger(__name__)
 
 ACTIVATION = "activation"
 PASSWORD_RESET = "password_reset"
-
-
-class InputRejected(Invalid):
-    """Field-level problems with the input, as `{field: [messages]}`."""
-
-    def __init__(self, fields: Fields) -> None:
-        super().__init__(fields=fields)
-
-
-class EmailUnavailable(Invalid):
-    """Registration with an email that already has an account (answered generically, so the
-    answer does not tell whether the address has an account)."""
-
-    default_message = "Please check your input and try again."
-
-
-class InvalidCredentials(Unauthorized):
-    default_message = "Invalid email or password."
-
-
-class AccountInactive(Forbidden):
-    default_message = "Your account is not activated yet. Please check your email."
-
-
-class InvalidLink(Invalid):
-    """An activation or reset link that is unknown, expired, used or for another purpose."""
-
-    default_message = "The link is invalid or has expired."
-
-
-class InvalidActivationLink(InvalidLink):
-    """`InvalidLink` on activation, which the contract words differently."""
-
-    default_message = "Activation link is invalid or expired."
-    message_key = "message"
-
-
-class InvalidRefreshToken(Unauthorized):
-    default_message = "Refresh token is invalid or expired."
 
 
 @dataclass(frozen=True)
@@ -109,6 +79,8 @@ class AccountService:
     async def register(self, email: str, password: str, confirmed_password: str) -> User:
         email = normalize_email(email)
         problems: dict[str, list[str]] = {}
+        if cannot_mail := undeliverable(email):
+            problems["email"] = cannot_mail  # else the account could never be activated
         if password != confirmed_password:
             problems["confirmed_password"] = ["Passwords do not match."]
         elif weak := password_problems(password, email=email):

@@ -1,0 +1,44 @@
+"""Why an account use case said no, in the contract's words (kinds from `common.refusals`)."""
+
+from __future__ import annotations
+
+from common.refusals import Fields, Forbidden, Invalid, Unauthorized
+
+
+class InputRejected(Invalid):
+    """Field-level problems with the input, as `{field: [messages]}`."""
+
+    def __init__(self, fields: Fields) -> None:
+        super().__init__(fields=fields)
+
+
+class EmailUnavailable(Invalid):
+    """Registration with an email that already has an active account (answered generically,
+    so the answer does not tell whether the address has an account)."""
+
+    default_message = "Please check your input and try again."
+
+
+class InvalidCredentials(Unauthorized):
+    default_message = "Invalid email or password."
+
+
+class AccountInactive(Forbidden):
+    default_message = "Your account is not activated yet. Please check your email."
+
+
+class InvalidLink(Invalid):
+    """An activation or reset link that is unknown, expired, used or for another purpose."""
+
+    default_message = "The link is invalid or has expired."
+
+
+class InvalidActivationLink(InvalidLink):
+    """`InvalidLink` on activation, which the contract words differently."""
+
+    default_message = "Activation link is invalid or expired."
+    message_key = "message"
+
+
+class InvalidRefreshToken(Unauthorized):
+    default_message = "Refresh token is invalid or expired."
