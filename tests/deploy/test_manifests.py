@@ -390,7 +390,7 @@ def test_dockerfile_stages() -> None:
     stages = dockerfile_stages()
     assert list(stages)[-1] == "app", "the default target (last stage) is the app image"
     text = DOCKERFILE.read_text()
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.12-slim", text, re.MULTILINE)
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.12\.\d+-slim", text, re.MULTILINE)
     assert not re.search(r"^\s*HEALTHCHECK", text, re.MULTILINE | re.IGNORECASE)
     builder = " ".join(stages["builder"])
     assert "python -m venv /opt/venv" in builder and "pyproject.toml" in builder

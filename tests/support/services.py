@@ -27,6 +27,23 @@ from tests.support.http import free_port
 
 REQUIRED = os.environ.get("VIDEOFLIX_REQUIRE_SERVICES") == "1"
 
+# The images testcontainers starts: the very references deploy/ runs (tests/deploy/test_images.py
+# holds them to one exact release and digest each, everywhere).
+POSTGRES_IMAGE = (
+    "postgres:16.15-trixie@sha256:a3b7f434b2dc57ce85a67e171163eb8ab1a1ebcb39d27484661f26b1dfbe30d6"
+)
+RABBITMQ_IMAGE = (
+    "rabbitmq:4.3.6-management"
+    "@sha256:c6c748ed27d7fd3733187c73cd022feae76d6a7c2ffa4bf1ab3ef75edfdb9797"
+)
+REDIS_IMAGE = (
+    "redis:7.4.11-bookworm@sha256:c6eabf748fc7a61dbb5a705c78bcf3d6377b1127a97d0ce965c11c44ba46896f"
+)
+MINIO_IMAGE = (
+    "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+    "@sha256:14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e"
+)
+
 
 def unavailable(what: str) -> NoReturn:
     message = f"{what} is not available (set its TEST_* variable or run a Docker engine)"
@@ -67,7 +84,7 @@ def postgres_server_url() -> Iterator[str]:
     if _docker_available():
         from testcontainers.postgres import PostgresContainer
 
-        with _container(lambda: PostgresContainer("postgres:16-alpine", driver=None)) as pg:
+        with _container(lambda: PostgresContainer(POSTGRES_IMAGE, driver=None)) as pg:
             yield pg.get_connection_url()
         return
     unavailable("PostgreSQL")
@@ -123,7 +140,7 @@ def rabbitmq_server_url() -> Iterator[str]:
     if _docker_available():
         from testcontainers.rabbitmq import RabbitMqContainer
 
-        with _container(lambda: RabbitMqContainer("rabbitmq:3.13-alpine")) as rmq:
+        with _container(lambda: RabbitMqContainer(RABBITMQ_IMAGE)) as rmq:
             params = rmq.get_connection_params()
             yield f"amqp://guest:guest@{params.host}:{params.port}/"
         return
@@ -162,7 +179,7 @@ def redis_server_url() -> Iterator[str]:
     if _docker_available():
         from testcontainers.redis import RedisContainer
 
-        with _container(lambda: RedisContainer("redis:7-alpine")) as r:
+        with _container(lambda: RedisContainer(REDIS_IMAGE)) as r:
             yield f"redis://{r.get_container_host_ip()}:{r.get_exposed_port(6379)}/0"
         return
     unavailable("Redis")
@@ -215,7 +232,7 @@ def s3_server() -> Iterator[tuple[str, str, str]]:
     if _docker_available():
         from testcontainers.minio import MinioContainer
 
-        with _container(lambda: MinioContainer()) as m:
+        with _container(lambda: MinioContainer(image=MINIO_IMAGE)) as m:
             cfg = m.get_config()
             yield cfg["endpoint"], cfg["access_key"], cfg["secret_key"]
         return
