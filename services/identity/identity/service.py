@@ -91,24 +91,47 @@ class AccountService:
         password_hash = hash_password(password)
         async with self.sessionmaker() as db:
             existing = await self._user_by_email(db, email)
-            if existing is not None:
-                if not existing.is_active:
-                    # the owner may have lost the first mail: send a fresh link
-                    await self._send_link(db, existing, ACTIVATION)
-                    await db.commit()
-                    self.on_outbox_commit()
-                raise EmailUnavailable
-            user = User(email=email, password_hash=password_hash, is_active=False)
-            db.add(user)
-            try:
-                await db.flush()
-            except IntegrityError as exc:  # a concurrent registration won the race
-                raise EmailUnavailable from exc
+            if existing is None:
+                user = User(email=email, password_hash=password_hash, is_active=False)
+                db.add(user)
+                try:
+                    await db.flush()
+                except IntegrityError as exc:  # a concurrent registration won the race
+                    raise EmailUnavailable from exc
+            else:
+                user = existing
+                await self._take_over_pending(db, user, password_hash)
             await self._send_link(db, user, ACTIVATION)
             await db.commit()
         self.on_outbox_commit()
         log.info("user registered", extra={"user_id": user.id})
         return user
+
+    @staticmethod
+    async def _take_over_pending(db: AsyncSession, user: User, password_hash: str) -> None:
+        """A registration for an address that was never activated replaces the pending one:
+        whoever registered first may not be the mailbox's owner, and only the owner reads the
+        mail. The new password takes over and the earlier links die, so the link of this
+        registration activates this password. Answered like a first registration."""
+        if user.is_active:
+            raise EmailUnavailable
+        taken = await db.execute(  # not if the account was activated in the meantime
+            update(User)
+            .where(User.id == user.id, User.is_active.is_(False))
+            .values(password_hash=password_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise EmailUnavailable
+        await db.execute(
+            update(OneTimeToken)
+            .where(
+                OneTimeToken.user_id == user.id,
+                OneTimeToken.purpose == ACTIVATION,
+                OneTimeToken.used_at.is_(None),
+            )
+            .values(used_at=utcnow())
+        )
 
     async def activate(self, uidb64: str, token: str) -> None:
         try:
