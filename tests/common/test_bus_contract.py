@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def target(request: pytest.FixtureRequest) -> Target:
     return Target("memory")
 
 
-MakeBus = Callable[[], Awaitable[Bus]]
+MakeBus = Callable[..., Awaitable[Bus]]
 
 
 @pytest.fixture
@@ -46,15 +47,16 @@ async def make_bus(target: Target) -> AsyncIterator[MakeBus]:
     """Builds started buses on the same target; closes them all afterwards."""
     buses: list[Bus] = []
 
-    async def make() -> Bus:
+    async def make(**options: Any) -> Bus:
+        """`options`: more arguments for the adapter (e.g. `queue_retry_delays_ms`)."""
         bus: Bus
         if target.kind == "rabbitmq":
             from common.bus.rabbitmq import RabbitMQBus
 
             assert target.url is not None
-            bus = RabbitMQBus(target.url, exchange="vf-test", retry_delays_ms=DELAYS_MS)
+            bus = RabbitMQBus(target.url, exchange="vf-test", retry_delays_ms=DELAYS_MS, **options)
         else:
-            bus = InMemoryBus(retry_delays_ms=DELAYS_MS)
+            bus = InMemoryBus(retry_delays_ms=DELAYS_MS, **options)
         await bus.start()
         buses.append(bus)
         return bus
@@ -78,7 +80,13 @@ async def dead_letters_eventually(bus: Bus, queue: str, count: int) -> list[Enve
     )
 
 
-async def settled(target: Target, bus: Bus, queues: list[QueueSpec], *handlers: Recorder) -> None:
+async def settled(
+    target: Target,
+    bus: Bus,
+    queues: list[QueueSpec],
+    *handlers: Recorder,
+    delays_ms: list[int] = DELAYS_MS,
+) -> None:
     """Until nothing more can arrive without a new publish: how a test shows that something
     does NOT happen (no further attempt, no stray delivery) without a fixed sleep.
 
@@ -94,7 +102,7 @@ async def settled(target: Target, bus: Bus, queues: list[QueueSpec], *handlers: 
 
     assert target.url is not None
     names = [q.name for q in queues]
-    names += [retry_queue_name(q.name, delay) for q in queues for delay in DELAYS_MS]
+    names += [retry_queue_name(q.name, delay) for q in queues for delay in delays_ms]
     connection = await aio_pika.connect(target.url)
     async with connection:
         channel = await connection.channel()
@@ -398,3 +406,77 @@ async def test_rabbitmq_retry_delays_can_change_on_an_existing_broker(target: Ta
         await eventually(lambda: len(handler.received) == 2)
     finally:
         await second.close()
+
+
+# ---------------------------------------------------------------------- schedules and replay
+
+
+async def test_a_queue_keeps_its_own_retry_schedule(target: Target, make_bus: MakeBus) -> None:
+    """The mailer waits out long outages while other queues keep the bus-wide schedule."""
+    bus = await make_bus(queue_retry_delays_ms={MAILER.name: [30, 30, 30, 30]})
+    letters, jobs = Recorder(fail_first=10**6), Recorder(fail_first=10**6)
+    await bus.consume(MAILER.name, letters)
+    await bus.consume(TRANSCODER.name, jobs)
+    await bus.publish(mail())
+    await bus.publish(uploaded())
+    await dead_letters_eventually(bus, MAILER.name, 1)
+    await dead_letters_eventually(bus, TRANSCODER.name, 1)
+    await settled(target, bus, [MAILER], letters, jobs, delays_ms=[30])
+    await settled(target, bus, [TRANSCODER], letters, jobs)
+    assert (len(letters.received), len(jobs.received)) == (5, ATTEMPTS_MAX)
+
+
+async def test_parked_messages_are_counted_and_replayed(target: Target, bus: Bus) -> None:
+    handler = Recorder(fail_first=ATTEMPTS_MAX)  # fails until parked, then works
+    await bus.consume(TRANSCODER.name, handler)
+    sent = uploaded(4)
+    await bus.publish(sent)
+    await dead_letters_eventually(bus, TRANSCODER.name, 1)
+    assert await bus.dead_letter_count(TRANSCODER.name) == 1
+    assert await bus.dead_letter_count(MAILER.name) == 0
+    assert bus.parked == {TRANSCODER.name: 1}
+
+    assert await bus.replay_dead_letters(TRANSCODER.name) == 1
+    await eventually(lambda: len(handler.received) == ATTEMPTS_MAX + 1)
+    await settled(target, bus, [TRANSCODER], handler)
+    assert handler.received[-1] == sent  # the same envelope, id included
+    assert await bus.dead_letter_count(TRANSCODER.name) == 0
+    assert await bus.dead_letters(TRANSCODER.name) == []
+    assert await bus.replay_dead_letters(TRANSCODER.name) == 0
+
+
+async def test_replay_gets_a_fresh_retry_schedule(target: Target, bus: Bus) -> None:
+    handler = Recorder(fail_first=10**6)
+    await bus.consume(TRANSCODER.name, handler)
+    await bus.publish(uploaded(5))
+    await dead_letters_eventually(bus, TRANSCODER.name, 1)
+    await bus.replay_dead_letters(TRANSCODER.name, limit=1)
+    await eventually(lambda: len(handler.received) == 2 * ATTEMPTS_MAX)
+    await dead_letters_eventually(bus, TRANSCODER.name, 1)
+    await settled(target, bus, [TRANSCODER], handler)
+    assert len(handler.received) == 2 * ATTEMPTS_MAX
+    assert bus.parked == {TRANSCODER.name: 2}
+
+
+def test_retry_schedules_from_the_settings() -> None:
+    from common.bus import queue_retry_delays
+    from common.bus.topology import MAIL_RETRY_DELAYS_MS
+    from common.config import Settings
+
+    # the mailer outlasts a day-long SMTP outage, in retries no more than 30 minutes apart
+    assert sum(MAIL_RETRY_DELAYS_MS) >= 24 * 3600 * 1000
+    assert max(MAIL_RETRY_DELAYS_MS) == 30 * 60 * 1000
+    assert queue_retry_delays(Settings()) == {MAILER.name: list(MAIL_RETRY_DELAYS_MS)}
+    own = Settings(bus_queue_retry_delays_ms="mailer.mail=10,20; transcoder.jobs=5")
+    assert queue_retry_delays(own) == {MAILER.name: [10, 20], TRANSCODER.name: [5]}
+    for wrong in ("nobody=10", "mailer.mail", "mailer.mail=ten"):
+        with pytest.raises(ValueError):
+            queue_retry_delays(Settings(bus_queue_retry_delays_ms=wrong))
+
+
+def test_replay_command_needs_a_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory bus's parked messages live in the all-in-one process: nothing to reach."""
+    from common.bus.__main__ import NO_BROKER, main
+
+    monkeypatch.delenv("RABBITMQ_URL", raising=False)
+    assert main(["replay", MAILER.name]) == NO_BROKER

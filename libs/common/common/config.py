@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     catalog_url: str = "http://127.0.0.1:8002"
     upstream_timeout_seconds: float = 30.0
 
+    # per-queue schedules, `queue=ms,ms;queue=ms` (common.bus); the mailer's own lasts a day
+    bus_queue_retry_delays_ms: str = ""
     log_level: str = "INFO"
     log_json: bool = True
 

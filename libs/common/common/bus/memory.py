@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.bus.port import Handler, plan_after_failure
+from common.bus.port import Handler, ParkedCounter, plan_after_failure, retry_schedules
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
 
@@ -57,9 +57,11 @@ class InMemoryBus:
         self,
         *,
         retry_delays_ms: Sequence[int] = (1000, 5000, 30000),
+        queue_retry_delays_ms: Mapping[str, Sequence[int]] | None = None,
         shutdown_timeout: float = 30.0,
     ) -> None:
-        self._delays_ms = list(retry_delays_ms)
+        self._delays_ms = retry_schedules(retry_delays_ms, queue_retry_delays_ms)
+        self.parked = ParkedCounter()
         self._shutdown_timeout = shutdown_timeout
         self._queues: dict[str, asyncio.Queue[_Delivery]] = {
             name: asyncio.Queue() for name in QUEUES
@@ -175,10 +177,15 @@ class InMemoryBus:
             raise
         except Exception as exc:
             plan = plan_after_failure(
-                exc, attempt=attempt, delays_ms=self._delays_ms, envelope=envelope, queue=queue
+                exc,
+                attempt=attempt,
+                delays_ms=self._delays_ms(queue),
+                envelope=envelope,
+                queue=queue,
             )
             if plan.retry_delay_ms is None:
                 self._dead[queue].append(_Parked(delivery.body, plan.park_reason))
+                self.parked[queue] += 1
             else:
                 retry = _Delivery(delivery.body, attempt)
                 timer = asyncio.create_task(
@@ -198,6 +205,18 @@ class InMemoryBus:
 
     async def dead_letters(self, queue: str) -> list[Envelope]:
         return [Envelope.model_validate_json(p.body) for p in self._dead[_spec(queue).name]]
+
+    async def dead_letter_count(self, queue: str) -> int:
+        return len(self._dead[_spec(queue).name])
+
+    async def replay_dead_letters(self, queue: str, *, limit: int | None = None) -> int:
+        name = _spec(queue).name
+        parked = self._dead[name]
+        count = len(parked) if limit is None else min(limit, len(parked))
+        replay, self._dead[name] = parked[:count], parked[count:]
+        for entry in replay:
+            self._queues[name].put_nowait(_Delivery(entry.body))
+        return count
 
     def dead_letter_reasons(self, queue: str) -> list[str]:
         """Why each parked message was parked, in the order of `dead_letters`."""

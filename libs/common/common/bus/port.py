@@ -3,8 +3,9 @@ run the same cases against every adapter."""
 
 from __future__ import annotations
 
+import collections
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from common.events import Envelope
@@ -41,8 +42,33 @@ def plan_after_failure(
             exc_info=exc,
         )
         return FailurePlan(delay, "")
-    log.error("attempt %d handling %s %s on %s failed, parking it", attempt, *what, exc_info=exc)
+    log.error(
+        "attempt %d handling %s %s on %s failed, no retry left: parking it (replay with "
+        "`python -m common.bus replay %s`)",
+        attempt,
+        *what,
+        queue,
+        exc_info=exc,
+    )
     return FailurePlan(None, f"retries exhausted: {exc!r}")
+
+
+def retry_schedules(
+    default_ms: Sequence[int], per_queue: Mapping[str, Sequence[int]] | None = None
+) -> Callable[[str], list[int]]:
+    """The retry delays of a queue: its entry in `per_queue`, else `default_ms`."""
+    default = [int(d) for d in default_ms]
+    own = {name: [int(d) for d in delays] for name, delays in (per_queue or {}).items()}
+    for name, delays in [("default", default), *own.items()]:
+        if any(d <= 0 for d in delays):
+            raise ValueError(f"retry delays of {name} must be positive milliseconds: {delays}")
+    return lambda queue: own.get(queue, default)
+
+
+class ParkedCounter(collections.Counter[str]):
+    """Messages this process parked, per queue, since it started: what a metric exposes
+    (the parked messages themselves outlive the process on a durable bus; see
+    `Bus.dead_letter_count`)."""
 
 
 class Bus(Protocol):
@@ -66,9 +92,21 @@ class Bus(Protocol):
         """Deliver messages of `queue` (a name from `topology.QUEUES`) to `handler`.
 
         The message is acknowledged after the handler returns. If it raises, the message is
-        retried after each delay of `retry_delays_ms`, then parked in the queue's dead letters.
+        retried after each delay of the queue's retry schedule, then parked in the queue's dead
+        letters (logged at ERROR with the queue and message id, counted in `parked`).
         `PermanentError` skips the retries.
         """
 
+    parked: ParkedCounter
+    """How many messages this process has parked, per queue (a metric)."""
+
     async def dead_letters(self, queue: str) -> list[Envelope]:
         """The envelopes parked for `queue` (for operators and tests); does not remove them."""
+
+    async def dead_letter_count(self, queue: str) -> int:
+        """How many messages are parked for `queue` right now (by any process)."""
+
+    async def replay_dead_letters(self, queue: str, *, limit: int | None = None) -> int:
+        """Give the parked messages of `queue` (the oldest `limit`, default all) back to it,
+        with a fresh retry schedule; returns how many. At least once: consumers deduplicate
+        on the envelope id, so a message both replayed and delivered is handled once."""

@@ -3,11 +3,12 @@
 Topology, declared on `start()` for every queue `Q` of `topology.QUEUES`:
 
 * one durable topic exchange; `Q` is a quorum queue bound to its routing keys;
-* `Q.retry.<delay>ms`, one per delay of `retry_delays_ms`: a quorum queue whose messages
+* `Q.retry.<delay>ms`, one per distinct delay of Q's retry schedule: a quorum queue whose messages
   expire after that delay and are dead-lettered back to `Q` through the default exchange
   (named by the delay, so changing BUS_RETRY_DELAYS_MS declares new queues instead of
   clashing with the arguments of existing ones);
-* `Q.dead`: the parking queue, read by operators (`dead_letters`).
+* `Q.dead`: the parking queue, read by operators (`dead_letters`, `dead_letter_count`) and
+  given back to `Q` by `replay_dead_letters` (`python -m common.bus replay Q`).
 
 A failed message is republished (with a publisher confirm) to the next retry queue and only
 then acknowledged, so a crash in between duplicates the message but never loses it.
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
-from common.bus.port import Handler, plan_after_failure
+from common.bus.port import Handler, ParkedCounter, plan_after_failure, retry_schedules
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
 
@@ -70,12 +71,15 @@ class RabbitMQBus:
         *,
         exchange: str = "videoflix",
         retry_delays_ms: Sequence[int] = (1000, 5000, 30000),
+        queue_retry_delays_ms: Mapping[str, Sequence[int]] | None = None,
         publish_timeout: float = 10.0,
         shutdown_timeout: float = 30.0,
     ) -> None:
+        """`retry_delays_ms`: the schedule of every queue without one in `queue_retry_delays_ms`."""
         self._url = url
         self._exchange_name = exchange
-        self._delays_ms = [int(d) for d in retry_delays_ms]
+        self._delays_ms = retry_schedules(retry_delays_ms, queue_retry_delays_ms)
+        self.parked = ParkedCounter()
         self._publish_timeout = publish_timeout
         self._shutdown_timeout = shutdown_timeout
         self._connection: AbstractRobustConnection | None = None
@@ -111,7 +115,7 @@ class RabbitMQBus:
         queue = await channel.declare_queue(spec.name, durable=True, arguments=dict(_QUORUM))
         for routing_key in spec.routing_keys:
             await queue.bind(exchange, routing_key)
-        for delay in sorted(set(self._delays_ms)):
+        for delay in sorted(set(self._delays_ms(spec.name))):
             await channel.declare_queue(
                 retry_queue_name(spec.name, delay),
                 durable=True,
@@ -225,7 +229,11 @@ class RabbitMQBus:
             await handler(envelope)
         except Exception as exc:
             plan = plan_after_failure(
-                exc, attempt=attempt, delays_ms=self._delays_ms, envelope=envelope, queue=queue
+                exc,
+                attempt=attempt,
+                delays_ms=self._delays_ms(queue),
+                envelope=envelope,
+                queue=queue,
             )
             if plan.retry_delay_ms is None:
                 await self._move(message, dead_queue_name(queue), attempt, reason=plan.park_reason)
@@ -273,6 +281,8 @@ class RabbitMQBus:
                 await message.nack(requeue=True)
             return
         await message.ack()
+        if reason is not None:
+            self.parked[target.removesuffix(".dead")] += 1
 
     # ------------------------------------------------------------------ dead letters
 
@@ -297,6 +307,55 @@ class RabbitMQBus:
             return envelopes
         finally:
             await channel.close()
+
+    async def dead_letter_count(self, queue: str) -> int:
+        channel = await _require(self._connection).channel(publisher_confirms=False)
+        try:
+            dead = await channel.declare_queue(dead_queue_name(_spec(queue).name), passive=True)
+            return int(dead.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
+
+    async def replay_dead_letters(self, queue: str, *, limit: int | None = None) -> int:
+        """Republish each parked message to `queue` (confirmed, attempts reset), then ack it.
+
+        Only the messages parked when the replay starts (at most `limit`): one that fails
+        again and is parked meanwhile waits for the next replay instead of looping."""
+        spec = _spec(queue)
+        channel = await _require(self._connection).channel(publisher_confirms=True)
+        replayed = 0
+        try:
+            dead = await channel.declare_queue(dead_queue_name(spec.name), passive=True)
+            todo = int(dead.declaration_result.message_count or 0)
+            if limit is not None:
+                todo = min(todo, limit)
+            while replayed < todo:
+                message = await dead.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                headers = {
+                    k: v
+                    for k, v in (message.headers or {}).items()
+                    if not k.startswith("x-") and k not in {ATTEMPTS_HEADER, REASON_HEADER}
+                }
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        body=message.body,
+                        message_id=message.message_id,
+                        content_type=message.content_type or "application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        headers=headers,
+                    ),
+                    routing_key=spec.name,
+                    mandatory=True,
+                    timeout=self._publish_timeout,
+                )
+                await message.ack()
+                replayed += 1
+                log.warning("replayed parked message %s to %s", message.message_id, spec.name)
+        finally:
+            await channel.close()  # unacked (not replayed) messages stay parked
+        return replayed
 
 
 def _require(value: T | None) -> T:
