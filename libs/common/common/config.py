@@ -47,11 +47,21 @@ class Settings(BaseSettings):
     jwt_private_key: str = ""  # PEM; identity only
     jwt_public_key: str = ""  # PEM; every verifier
 
-    # rate limits (requests per window per client address)
+    # rate limits (gateway: requests per window per client address)
     rate_limit_window_seconds: int = 60
     rate_limit_login: int = 10
     rate_limit_register: int = 5
     rate_limit_password_reset: int = 5
+    # failed logins per account (identity): per account and client address, and a looser
+    # ceiling per account over every address, from which an address that logged in to the
+    # account before is exempt (strangers cannot lock its owner out); 0 turns one off
+    rate_limit_login_failures: int = Field(default=5, ge=0)
+    rate_limit_login_failures_account: int = Field(default=50, ge=0)
+    rate_limit_login_failures_window_seconds: int = Field(default=900, ge=1)
+    # activation and reset mails per recipient address, each kind counted on its own; beyond
+    # it nothing is sent and the answer stays the same
+    rate_limit_mails_per_recipient: int = Field(default=3, ge=0)
+    rate_limit_mails_window_seconds: int = Field(default=3600, ge=1)
 
     # mail
     smtp_host: str = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.refusals import Fields, Forbidden, Invalid, Unauthorized
+from common.refusals import Fields, Forbidden, Invalid, RateLimited, Unauthorized
 
 
 class InputRejected(Invalid):
@@ -42,3 +42,11 @@ class InvalidActivationLink(InvalidLink):
 
 class InvalidRefreshToken(Unauthorized):
     default_message = "Refresh token is invalid or expired."
+
+
+class TooManyAttempts(RateLimited):
+    """Too many failed logins for this account (from this address, or from everywhere)."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.retry_after_seconds = max(1, retry_after_seconds)

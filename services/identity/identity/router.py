@@ -12,17 +12,20 @@ from fastapi import Cookie, Depends, Response
 from fastapi.responses import JSONResponse
 
 from common.config import Settings
+from common.errors import ApiError
 from common.http import SlashOptionalRouter
 from common.refusals import Invalid
 from common.security.cookies import REFRESH_COOKIE
 from identity import cookies, schemas
-from identity.dependencies import get_accounts, get_settings
+from identity.dependencies import get_accounts, get_client_address, get_settings
+from identity.refusals import TooManyAttempts
 from identity.service import AccountService
 
 router = SlashOptionalRouter(prefix="/api", tags=["authentication"])
 
 Accounts = Annotated[AccountService, Depends(get_accounts)]
 Config = Annotated[Settings, Depends(get_settings)]
+ClientAddress = Annotated[str, Depends(get_client_address)]
 RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, include_in_schema=False)]
 
 REFRESH_COOKIE_MISSING = "Refresh token not found."
@@ -45,8 +48,13 @@ async def activate(uidb64: str, token: str, accounts: Accounts) -> schemas.Messa
 
 
 @router.post("/login/", response_model=schemas.LoginOut)
-async def login(body: schemas.LoginIn, accounts: Accounts, settings: Config) -> JSONResponse:
-    issued = await accounts.login(body.email, body.password)
+async def login(
+    body: schemas.LoginIn, accounts: Accounts, settings: Config, client: ClientAddress
+) -> JSONResponse:
+    try:
+        issued = await accounts.login(body.email, body.password, client=client)
+    except TooManyAttempts as exc:  # the one refusal that needs a header
+        raise ApiError(429, headers={"Retry-After": str(exc.retry_after_seconds)}) from None
     out = schemas.LoginOut(user=schemas.LoginUser(id=issued.user.id, username=issued.user.email))
     response = JSONResponse(out.model_dump())
     cookies.set_session_cookies(

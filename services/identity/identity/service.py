@@ -35,6 +35,7 @@ from identity.refusals import (
     InvalidLink,
     InvalidRefreshToken,
 )
+from identity.throttle import LoginThrottle, MailQuota
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class AccountService:
         self.kv = kv
         self.signer = signer
         self.on_outbox_commit = on_outbox_commit
+        self.login_throttle = LoginThrottle.from_settings(kv, settings)
+        self.mail_quota = MailQuota.from_settings(kv, settings)
 
     @property
     def access_seconds(self) -> int:
@@ -89,6 +92,7 @@ class AccountService:
             raise InputRejected(problems)
 
         password_hash = hash_password(password)
+        mail = await self.mail_quota.take(ACTIVATION, email)
         async with self.sessionmaker() as db:
             existing = await self._user_by_email(db, email)
             if existing is None:
@@ -100,19 +104,25 @@ class AccountService:
                     raise EmailUnavailable from exc
             else:
                 user = existing
-                await self._take_over_pending(db, user, password_hash)
-            await self._send_link(db, user, ACTIVATION)
+                await self._take_over_pending(db, user, password_hash, new_link=mail)
+            if mail:
+                await self._send_link(db, user, ACTIVATION)
             await db.commit()
-        self.on_outbox_commit()
+        if mail:
+            self.on_outbox_commit()
         log.info("user registered", extra={"user_id": user.id})
         return user
 
     @staticmethod
-    async def _take_over_pending(db: AsyncSession, user: User, password_hash: str) -> None:
+    async def _take_over_pending(
+        db: AsyncSession, user: User, password_hash: str, *, new_link: bool
+    ) -> None:
         """A registration for an address that was never activated replaces the pending one:
         whoever registered first may not be the mailbox's owner, and only the owner reads the
-        mail. The new password takes over and the earlier links die, so the link of this
-        registration activates this password. Answered like a first registration."""
+        mail. The new password takes over and, when a new link goes out, the earlier links
+        die, so the link of this registration activates this password. Past the mail quota
+        no link goes out and the earlier ones stay: every one of them is in the owner's
+        mailbox and activates the latest password. Answered like a first registration."""
         if user.is_active:
             raise EmailUnavailable
         taken = await db.execute(  # not if the account was activated in the meantime
@@ -123,6 +133,8 @@ class AccountService:
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             raise EmailUnavailable
+        if not new_link:
+            return
         await db.execute(
             update(OneTimeToken)
             .where(
@@ -149,10 +161,14 @@ class AccountService:
 
     # ------------------------------------------------------------------ sessions
 
-    async def login(self, email: str, password: str) -> IssuedSession:
+    async def login(self, email: str, password: str, *, client: str = "unknown") -> IssuedSession:
+        """`client` is the caller's address, for the failed-login limits."""
+        email = normalize_email(email)
+        await self.login_throttle.check(email, client)
         async with self.sessionmaker() as db:
-            user = await self._user_by_email(db, normalize_email(email))
+            user = await self._user_by_email(db, email)
             if not verify_password(user.password_hash if user else None, password):
+                await self.login_throttle.failed(email, client)
                 raise InvalidCredentials
             assert user is not None
             if not user.is_active:
@@ -168,6 +184,7 @@ class AccountService:
             )
             db.add(session)
             await db.commit()
+        await self.login_throttle.succeeded(email, client)
         return IssuedSession(
             user=user,
             access_token=self._access_token(user, session.id),
@@ -205,7 +222,7 @@ class AccountService:
         """Mail a reset link if the account exists; the caller answers the same either way."""
         async with self.sessionmaker() as db:
             user = await self._user_by_email(db, normalize_email(email))
-            if user is None:
+            if user is None or not await self.mail_quota.take(PASSWORD_RESET, user.email):
                 return
             await self._send_link(db, user, PASSWORD_RESET)
             await db.commit()
