@@ -10,13 +10,22 @@ from pathlib import Path
 import pytest
 
 from common.security.keys import generate_keypair
+from tests.support.faults import StackEnv
 from tests.support.integration import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
 from tests.support.processes import ServiceProcess
 from tests.support.services import RedisTarget, S3Target, SmtpCapture
 
 
 @pytest.fixture
+def stack_env() -> StackEnv:
+    """Overrides of a service's environment, from its name and environment; fault tests
+    override this fixture to route services through a `tests.support.faults.FaultProxy`."""
+    return lambda _service, _env: {}
+
+
+@pytest.fixture
 async def stack(
+    stack_env: StackEnv,
     tmp_path: Path,
     postgres_databases,  # type: ignore[no-untyped-def]
     rabbitmq_url: str,
@@ -69,6 +78,8 @@ async def stack(
         "transcoder": transcoder,
         "gateway": gateway,
     }
+    for name, process in processes.items():
+        process.env.update(stack_env(name, process.env))
     try:
         for p in processes.values():
             p.start()
