@@ -122,7 +122,7 @@ def uploaded(video_id: int = 1) -> Envelope:
 
 def mail() -> Envelope:
     return events.MailRequested(
-        kind="activation", address="a@example.com", link="http://x/activate"
+        kind="activation", address="a@example.com", sealed_link="sealed"
     ).envelope()
 
 

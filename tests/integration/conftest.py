@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.security.keys import generate_keypair
+from common.security.sealing import generate_key
 from tests.support.faults import StackEnv
 from tests.support.integration import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
 from tests.support.processes import ServiceProcess
@@ -34,6 +35,7 @@ async def stack(
     smtp_capture: SmtpCapture,
 ) -> AsyncIterator[Stack]:
     keys = generate_keypair()
+    link_key = generate_key()  # MAIL_LINK_KEY: identity and the mailer only
     shared = {
         "RABBITMQ_URL": rabbitmq_url,
         "REDIS_URL": redis_target.url,
@@ -52,7 +54,12 @@ async def stack(
     }
     identity = ServiceProcess(
         "identity",
-        {**shared, "DATABASE_URL": await postgres_databases(), "JWT_PRIVATE_KEY": keys.private_pem},
+        {
+            **shared,
+            "DATABASE_URL": await postgres_databases(),
+            "JWT_PRIVATE_KEY": keys.private_pem,
+            "MAIL_LINK_KEY": link_key,
+        },
         tmp_path,
     )
     catalog = ServiceProcess(
@@ -60,7 +67,12 @@ async def stack(
     )
     mailer = ServiceProcess(
         "mailer",
-        {**shared, "SMTP_HOST": smtp_capture.host, "SMTP_PORT": str(smtp_capture.port)},
+        {
+            **shared,
+            "SMTP_HOST": smtp_capture.host,
+            "SMTP_PORT": str(smtp_capture.port),
+            "MAIL_LINK_KEY": link_key,
+        },
         tmp_path,
     )
     transcoder = ServiceProcess("transcoder", shared, tmp_path)

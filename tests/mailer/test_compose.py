@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from common.events import MailRequested
-from mailer.compose import InvalidMail, compose, logo_png
+from mailer.compose import InvalidMail, Mail, compose, logo_png
 from tests.support.mailer import ACTIVATION_LINK, RESET_LINK, parse, parts, settings_for
 
 
 def render(tmp_path: Path, **fields: str) -> tuple:  # type: ignore[type-arg]
-    mail = MailRequested(
+    mail = Mail(
         **{"kind": "activation", "address": "a@example.com", "link": ACTIVATION_LINK, **fields}
     )
     message = compose(mail, settings_for(tmp_path), mail_id=uuid.uuid4())
@@ -73,7 +72,7 @@ def test_ampersand_entity_lookalikes_are_escaped(tmp_path: Path) -> None:
 
 def test_headers(tmp_path: Path) -> None:
     mail_id = uuid.uuid4()
-    mail = MailRequested(kind="activation", address="A.User@Example.com", link=ACTIVATION_LINK)
+    mail = Mail(kind="activation", address="A.User@Example.com", link=ACTIVATION_LINK)
     message = parse(compose(mail, settings_for(tmp_path), mail_id=mail_id).as_bytes())
     assert message["Subject"] == "Confirm your email"
     assert message["From"] == "Videoflix <noreply@videoflix.test>"

@@ -11,8 +11,11 @@ from common.bus import PermanentError
 from common.config import Settings
 from common.events import Envelope
 from common.kv.memory import InMemoryKeyValueStore
+from common.security.sealing import Sealer, generate_key
 from mailer.service import Mailer, sent_key
-from tests.support.mailer import ACTIVATION_LINK, activation
+from tests.support.mailer import ACTIVATION_LINK, LINK_SEALER, activation
+
+SEALED_LINK = LINK_SEALER.seal(ACTIVATION_LINK)
 
 
 class RecordingSender:
@@ -37,10 +40,16 @@ class ForgetfulKV(InMemoryKeyValueStore):
     [
         {},
         {"kind": "activation", "address": "a@example.com"},
-        {"kind": "newsletter", "address": "a@example.com", "link": ACTIVATION_LINK},
-        {"kind": "activation", "address": ["a@example.com"], "link": ACTIVATION_LINK},
-        {"kind": "activation", "address": "not-an-address", "link": ACTIVATION_LINK},
-        {"kind": "activation", "address": "a@example.com", "link": "javascript:alert(1)"},
+        {"kind": "newsletter", "address": "a@example.com", "sealed_link": SEALED_LINK},
+        {"kind": "activation", "address": ["a@example.com"], "sealed_link": SEALED_LINK},
+        {"kind": "activation", "address": "not-an-address", "sealed_link": SEALED_LINK},
+        {
+            "kind": "activation",
+            "address": "a@example.com",
+            "sealed_link": LINK_SEALER.seal("javascript:alert(1)"),
+        },
+        # a link in the clear (what older identities sent) is no request any more
+        {"kind": "activation", "address": "a@example.com", "link": ACTIVATION_LINK},
     ],
 )
 async def test_bad_payload_is_permanent(
@@ -91,3 +100,54 @@ def test_bad_mail_from_fails_at_start(console_settings: Settings) -> None:
     settings = console_settings.model_copy(update={"mail_from": "nobody"})
     with pytest.raises(ValueError, match="MAIL_FROM"):
         Mailer(settings, InMemoryKeyValueStore(), RecordingSender())
+
+
+@pytest.mark.parametrize(
+    "sealed_link",
+    [
+        Sealer([generate_key()]).seal(ACTIVATION_LINK),  # another key than identity's
+        SEALED_LINK[:30] + ("A" if SEALED_LINK[30] != "A" else "B") + SEALED_LINK[31:],
+        ACTIVATION_LINK,  # not sealed at all
+        "",
+    ],
+    ids=["other-key", "altered", "clear", "empty"],
+)
+async def test_a_link_that_cannot_be_unsealed_is_permanent_and_not_quoted(
+    console_settings: Settings,
+    kv: InMemoryKeyValueStore,
+    caplog: pytest.LogCaptureFixture,
+    sealed_link: str,
+) -> None:
+    sender = RecordingSender()
+    envelope = Envelope(
+        routing_key="mail.activation",
+        payload={"kind": "activation", "address": "a@example.com", "sealed_link": sealed_link},
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(PermanentError) as caught:
+        await Mailer(console_settings, kv, sender).handle(envelope)
+    assert "MAIL_LINK_KEY" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    for text in (str(caught.value), caplog.text):
+        assert "token" not in text
+        if sealed_link:
+            assert sealed_link not in text
+    assert sender.sent == []
+
+
+async def test_rotated_keys_still_unseal(console_settings: Settings) -> None:
+    """MAIL_LINK_KEY=new,old: mails sealed with the old key before the switch still go."""
+    settings = console_settings.model_copy(
+        update={"mail_link_key": f"{generate_key()},{console_settings.mail_link_key}"}
+    )
+    sender = RecordingSender()
+    await Mailer(settings, InMemoryKeyValueStore(), sender).handle(activation())
+    [(message, _kind, _id)] = sender.sent
+    assert ACTIVATION_LINK in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_no_link_key_fails_at_start(console_settings: Settings) -> None:
+    """The mailer never makes a key of its own: it could unseal nothing."""
+    settings = console_settings.model_copy(update={"mail_link_key": ""})
+    with pytest.raises(ValueError, match="MAIL_LINK_KEY"):
+        Mailer(settings, InMemoryKeyValueStore(), RecordingSender())
+    assert not (settings.data_dir / "keys").exists()

@@ -10,11 +10,15 @@ from pathlib import Path
 
 from common.config import Settings
 from common.events import Envelope, MailRequested
+from common.security.sealing import Sealer, generate_key
 
 MAIL_FROM = "Videoflix <noreply@videoflix.test>"
 FRONTEND = "http://127.0.0.1:5500"
 ACTIVATION_LINK = f"{FRONTEND}/pages/auth/activate.html?uid=MTI&token=c4x9-k2Lm_Qz8Yt3Wv7RbN1pHs5"
 RESET_LINK = f"{FRONTEND}/pages/auth/confirm_password.html?uid=MTI&token=d7e-Hq2Zk_9Pw4Lx6Mv1Jt0Ns3"
+# the key identity and the mailer share in these tests (MAIL_LINK_KEY)
+LINK_KEY = generate_key()
+LINK_SEALER = Sealer([LINK_KEY])
 
 
 def settings_for(data_dir: Path, *, smtp_host: str = "", smtp_port: int = 25) -> Settings:
@@ -29,15 +33,19 @@ def settings_for(data_dir: Path, *, smtp_host: str = "", smtp_port: int = 25) ->
         data_dir=data_dir,
         frontend_url=FRONTEND,
         environment="test",
+        mail_link_key=LINK_KEY,
     )
 
 
 def activation(address: str = "new.user@example.com", link: str = ACTIVATION_LINK) -> Envelope:
-    return MailRequested(kind="activation", address=address, link=link).envelope()
+    """What identity publishes: the link sealed with LINK_KEY."""
+    sealed = LINK_SEALER.seal(link)
+    return MailRequested(kind="activation", address=address, sealed_link=sealed).envelope()
 
 
 def password_reset(address: str = "new.user@example.com", link: str = RESET_LINK) -> Envelope:
-    return MailRequested(kind="password_reset", address=address, link=link).envelope()
+    sealed = LINK_SEALER.seal(link)
+    return MailRequested(kind="password_reset", address=address, sealed_link=sealed).envelope()
 
 
 def parse(data: bytes) -> EmailMessage:

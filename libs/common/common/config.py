@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Videoflix <noreply@videoflix.local>"
+    # seals the links in mail events, identity and mailer only (common.security.sealing):
+    # URL-safe base64 of 32 bytes, several comma-separated to rotate (the first seals);
+    # empty: identity creates DATA_DIR/keys/mail/link.key, and the mailer reads it there
+    mail_link_key: str = ""
 
     # infrastructure: empty means "use the embedded adapter"
     data_dir: Path = Path(".data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, make_url
@@ -15,6 +16,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from common.private_files import private_directory, restrict, touch_private
+
+# what SQLite keeps beside a database file
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -63,6 +69,7 @@ class Database:
         self.url = async_url(url)
         kwargs: dict[str, object] = {"echo": echo}
         if is_sqlite(self.url):
+            prepare_sqlite_file(self.url)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -83,6 +90,27 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory database."""
+    database = make_url(async_url(url)).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database)
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """Only this user may read the database: its folder, when made here, `0700`; the file
+    made `0600` before SQLite opens it. SQLite gives its WAL and shared-memory files the
+    mode of the database file; those left by an older version are made `0600` too."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    private_directory(path.parent)
+    touch_private(path)  # an empty file is an empty database
+    for suffix in SQLITE_COMPANIONS:
+        restrict(path.with_name(path.name + suffix))
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -50,11 +50,15 @@ MailKind = Literal["activation", "password_reset"]
 
 
 class MailRequested(Event):
-    """identity -> mailer: send one account mail."""
+    """identity -> mailer: send one account mail.
+
+    `sealed_link` is the link sealed with the key only identity and the mailer hold
+    (`common.security.sealing`): the event waits in identity's outbox table and on the bus,
+    and the token in the link must never be readable there."""
 
     kind: MailKind
     address: str
-    link: str
+    sealed_link: str
 
     @property
     def routing_key(self) -> str:

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, MetaData, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from common.db import async_url, is_sqlite
+from common.db import async_url, is_sqlite, prepare_sqlite_file
 
 _LOCK_KEY = 0x56464C58  # "VFLX": the advisory lock held while a database migrates
 
@@ -31,16 +31,8 @@ async def upgrade(script_location: Path, url: str) -> None:
     """Bring the database to the newest revision. Alembic's env runs its own event loop, so it
     runs in a worker thread."""
     if is_sqlite(url):
-        _ensure_sqlite_dir(url)
+        prepare_sqlite_file(url)
     await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    database = make_url(async_url(url)).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def run_env(*metadata: MetaData) -> None:

@@ -2,8 +2,11 @@
 change that causes them, and a relay publishes them to the bus afterwards.
 
 A crash between the commit and the publish therefore delays the event, never loses it. The
-relay may publish a message twice (published but crashed before marking it); consumers are
+relay may publish a message twice (published but crashed before deleting it); consumers are
 idempotent on the envelope id, which is the row's primary key.
+
+A row is deleted as soon as its event is published: events may carry what must not stay in a
+table (a mail event's link, sealed all the same: see `common.events.MailRequested`).
 
 Services add `OutboxBase.metadata` to their migrations (or `create_all`) to get the table.
 """
@@ -13,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select
@@ -46,6 +48,7 @@ class OutboxMessage(OutboxBase):
     routing_key: Mapped[str] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)  # the envelope as JSON
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    # set only by older versions, which kept published rows (the relay deletes them)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -68,7 +71,7 @@ def add_to_outbox(session: AsyncSession, event: Event | Envelope) -> Envelope:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows, oldest first, and marks them published.
+    """Publishes committed outbox rows, oldest first, and deletes them.
 
     Rows are selected `FOR UPDATE SKIP LOCKED` (PostgreSQL), so several replicas can relay
     the same table without publishing a row twice concurrently; SQLite ignores the clause
@@ -84,8 +87,6 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         batch_size: int = 100,
         max_backoff: float = 30.0,
-        retention: timedelta = timedelta(days=1),
-        cleanup_interval: float = 600.0,
         stop_timeout: float = 10.0,
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -93,15 +94,13 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._max_backoff = max_backoff
-        self._retention = retention
-        self._cleanup_interval = cleanup_interval
         self._stop_timeout = stop_timeout
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._in_pass = False
-        self._last_cleanup = float("-inf")
+        self._cleaned_up = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -117,7 +116,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         """Stop the loop; a pass in progress may finish (up to `stop_timeout`) so that rows
-        already published get marked."""
+        already published get deleted."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -178,12 +177,12 @@ class OutboxRelay:
                 return False
             if not more or self._stopping:
                 break
-        if time.monotonic() - self._last_cleanup >= self._cleanup_interval:
+        if not self._cleaned_up:
             await self._cleanup()
         return True
 
     async def _publish_batch(self) -> tuple[int, Exception | None, bool]:
-        """One transaction: lock up to `batch_size` pending rows, publish, mark.
+        """One transaction: lock up to `batch_size` pending rows, publish, delete.
 
         Returns (published, the publish error if any, whether a full batch was taken).
         """
@@ -214,19 +213,17 @@ class OutboxRelay:
                     )
                     error = exc
                     break
-                row.published_at = _utcnow()
+                await session.delete(row)
                 published += 1
         return published, error, error is None and len(rows) == self._batch_size
 
     async def _cleanup(self) -> None:
-        cutoff = _utcnow() - self._retention
+        """Once per start: rows that an older version marked published and kept."""
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.published_at.is_not(None), OutboxMessage.published_at < cutoff
-                )
+                delete(OutboxMessage).where(OutboxMessage.published_at.is_not(None))
             )
-        self._last_cleanup = time.monotonic()
+        self._cleaned_up = True
 
 
 @contextlib.asynccontextmanager

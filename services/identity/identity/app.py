@@ -16,6 +16,7 @@ from common.health import health_router
 from common.outbox import database_with_outbox
 from common.ports import Ports
 from common.security.keys import signing_keypair
+from common.security.sealing import mail_link_sealer
 from common.security.tokens import TokenSigner
 from identity.router import router
 from identity.service import AccountService
@@ -30,6 +31,7 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
         private_key_pem or signing_keypair(settings).private_pem,
         settings.access_token_minutes * 60,
     )
+    link_sealer = mail_link_sealer(settings, create=True)  # before the mailer reads it
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +39,12 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
             database, MIGRATIONS, ports.bus, migrate=settings.migrate_on_start
         ) as relay:
             accounts = AccountService(
-                settings, database.sessionmaker, ports.kv, signer, on_outbox_commit=relay.notify
+                settings,
+                database.sessionmaker,
+                ports.kv,
+                signer,
+                on_outbox_commit=relay.notify,
+                link_sealer=link_sealer,
             )
             app.state.settings = settings
             app.state.accounts = accounts

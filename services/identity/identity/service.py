@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.config import Settings
-from common.events import MailRequested
+from common.events import MailKind, MailRequested
 from common.kv import KeyValueStore
 from common.outbox import add_to_outbox
 from common.security import revocation
+from common.security.sealing import Sealer, mail_link_sealer
 from common.security.tokens import TokenSigner
 from identity import links
 from identity.addresses import undeliverable
@@ -64,8 +65,10 @@ class AccountService:
         signer: TokenSigner,
         *,
         on_outbox_commit: Callable[[], None] = lambda: None,
+        link_sealer: Sealer | None = None,
     ) -> None:
         self.settings = settings
+        self.link_sealer = link_sealer or mail_link_sealer(settings, create=True)
         self.sessionmaker = sessionmaker
         self.kv = kv
         self.signer = signer
@@ -326,8 +329,10 @@ class AccountService:
             f"{self.settings.frontend_url}/pages/auth/{page}"
             f"?uid={links.encode_uid(user.id)}&token={secret}"
         )
-        kind = "activation" if purpose == ACTIVATION else "password_reset"
-        add_to_outbox(db, MailRequested(kind=kind, address=user.email, link=link))
+        kind: MailKind = "activation" if purpose == ACTIVATION else "password_reset"
+        # sealed: the event waits in the outbox table, which must never hold a live token
+        sealed_link = self.link_sealer.seal(link)
+        add_to_outbox(db, MailRequested(kind=kind, address=user.email, sealed_link=sealed_link))
 
     async def _find_link(
         self, db: AsyncSession, uidb64: str, token: str, purpose: str

@@ -1,4 +1,4 @@
-"""Render a `MailRequested` into a ready-to-send `EmailMessage`.
+"""Render a mail request (its link unsealed) into a ready-to-send `EmailMessage`.
 
 Structure (what common clients expect for an HTML mail with an embedded image):
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import HeaderParseError, MessageError
 from email.headerregistry import Address
@@ -26,7 +27,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from common.config import Settings
-from common.events import MailRequested
+from common.events import MailKind
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOGO_PATH = PACKAGE_DIR / "static" / "logo.png"
@@ -44,6 +45,15 @@ _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,=%]+")
 
 class InvalidMail(ValueError):
     """The request cannot become a mail (bad address or link); retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    """What to send: a `MailRequested` with its link unsealed, which lives only in memory."""
+
+    kind: MailKind
+    address: str
+    link: str
 
 
 @cache
@@ -109,7 +119,7 @@ def _valid_for(hours: int) -> str:
 
 
 def compose(
-    mail: MailRequested,
+    mail: Mail,
     settings: Settings,
     *,
     mail_id: uuid.UUID | str | None = None,

@@ -31,7 +31,8 @@ from common.bus import PermanentError
 from common.config import Settings
 from common.events import Envelope, MailRequested
 from common.kv import KeyValueStore
-from mailer.compose import InvalidMail, check_mail_from, compose
+from common.security.sealing import Sealer, Unsealable, mail_link_sealer
+from mailer.compose import InvalidMail, Mail, check_mail_from, compose
 from mailer.delivery import Sender
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class Mailer:
         *,
         claim_ttl_seconds: float | None = None,
         poll_seconds: float = 0.25,
+        link_sealer: Sealer | None = None,
     ) -> None:
         check_mail_from(settings.mail_from)
+        self.link_sealer = link_sealer or mail_link_sealer(settings)  # fails at start without
         self.settings = settings
         self.kv = kv
         self.sender = sender
@@ -73,13 +76,21 @@ class Mailer:
         `PermanentError` for a request that can never become a mail, anything else to retry."""
         mail_id = str(envelope.id)
         try:
-            mail = envelope.parse(MailRequested)
+            request = envelope.parse(MailRequested)
+            # unsealed just before composing: the link exists in the clear only in memory
+            mail = Mail(request.kind, request.address, self.link_sealer.unseal(request.sealed_link))
             message = compose(mail, self.settings, mail_id=mail_id)
         except ValidationError as exc:
             # Name the fields only, and drop the cause: pydantic's message quotes the input,
             # whose link holds a token that must not end up in the logs.
             fields = ", ".join(".".join(map(str, e["loc"])) or "payload" for e in exc.errors())
             raise PermanentError(f"mail request {mail_id}: invalid payload ({fields})") from None
+        except Unsealable:
+            # Without the sealed text (of no use in a log) and without the cause.
+            raise PermanentError(
+                f"mail request {mail_id}: its link cannot be unsealed "
+                "(identity and the mailer must share MAIL_LINK_KEY)"
+            ) from None
         except InvalidMail as exc:
             raise PermanentError(f"mail request {mail_id}: {exc}") from exc
 

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.config import Settings
+from common.private_files import private_directory
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def load_or_create_keypair(directory: Path) -> KeyPair:
         private_pem = private_path.read_text()
         public_pem = public_path.read_text() if public_path.exists() else ""
         return KeyPair(private_pem, public_pem or public_from_private(private_pem))
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)  # 0700, DATA_DIR with it when it is made here
     pair = generate_keypair()
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
