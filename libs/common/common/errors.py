@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.refusals import Refusal, RefusalKind, invalid, validation_messages
 
 log = logging.getLogger(__name__)
+from common.unavailable import RETRY_AFTER_SECONDS, is_unavailable
 
 STATUS_MESSAGES = {
     400: "Bad request.",
@@ -142,7 +143,12 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, _send)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc) and not started:  # a backing service is down: try again
+                log.warning("503 on %s %s: %r", scope.get("method"), scope.get("path"), exc)
+                retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+                await error_response(503, headers=retry)(scope, receive, send)
+                return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
