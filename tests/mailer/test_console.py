@@ -8,8 +8,8 @@ import pytest
 
 from common.config import Settings
 from common.kv.memory import InMemoryKeyValueStore
+from mailer.consumer import MailConsumer
 from mailer.delivery import ConsoleSender, create_sender
-from mailer.service import Mailer
 from tests.support.mailer import ACTIVATION_LINK, RESET_LINK, activation, parse, parts
 from tests.support.mailer import password_reset as reset_request
 
@@ -21,7 +21,7 @@ async def test_console_mode_writes_a_parseable_eml(
     assert isinstance(sender, ConsoleSender)
     envelope = activation("dev@example.com")
     with caplog.at_level(logging.INFO, logger="mailer"):
-        await Mailer(console_settings, kv, sender).handle(envelope)
+        await MailConsumer(console_settings, kv, sender).handle(envelope)
 
     outbox = console_settings.data_dir / "outbox"
     [eml] = list(outbox.iterdir())  # no temporary file left behind
@@ -38,7 +38,7 @@ async def test_console_mode_writes_a_parseable_eml(
 async def test_console_mode_is_idempotent_too(
     console_settings: Settings, kv: InMemoryKeyValueStore
 ) -> None:
-    handler = Mailer(console_settings, kv, create_sender(console_settings))
+    handler = MailConsumer(console_settings, kv, create_sender(console_settings))
     envelope = reset_request()
     await handler.handle(envelope)
     await handler.handle(envelope.model_copy())

@@ -12,7 +12,8 @@ from common.config import Settings
 from common.events import Envelope
 from common.kv.memory import InMemoryKeyValueStore
 from common.security.sealing import Sealer, generate_key
-from mailer.service import Mailer, sent_key
+from mailer.consumer import MailConsumer
+from mailer.service import sent_key
 from tests.support.mailer import ACTIVATION_LINK, LINK_SEALER, activation
 
 SEALED_LINK = LINK_SEALER.seal(ACTIVATION_LINK)
@@ -58,7 +59,7 @@ async def test_bad_payload_is_permanent(
     sender = RecordingSender()
     envelope = Envelope(routing_key="mail.activation", payload=payload)
     with pytest.raises(PermanentError) as caught:
-        await Mailer(console_settings, kv, sender).handle(envelope)
+        await MailConsumer(console_settings, kv, sender).handle(envelope)
     assert "token" not in str(caught.value)  # no link (secret) in the error text
     assert sender.sent == []
 
@@ -68,7 +69,7 @@ async def test_a_failed_mark_after_sending_is_not_retried(
 ) -> None:
     sender = RecordingSender()
     with caplog.at_level(logging.ERROR, logger="mailer"):
-        await Mailer(console_settings, ForgetfulKV(), sender).handle(activation())
+        await MailConsumer(console_settings, ForgetfulKV(), sender).handle(activation())
     assert len(sender.sent) == 1
     assert "not marked as sent" in caplog.text
 
@@ -80,7 +81,7 @@ async def test_kv_down_before_sending_raises_for_a_retry(console_settings: Setti
 
     sender = RecordingSender()
     with pytest.raises(ConnectionError):
-        await Mailer(console_settings, DownKV(), sender).handle(activation())
+        await MailConsumer(console_settings, DownKV(), sender).handle(activation())
     assert sender.sent == []
 
 
@@ -89,7 +90,7 @@ async def test_sender_gets_kind_and_envelope_id(
 ) -> None:
     sender = RecordingSender()
     envelope = activation()
-    await Mailer(console_settings, kv, sender).handle(envelope)
+    await MailConsumer(console_settings, kv, sender).handle(envelope)
     [(message, kind, mail_id)] = sender.sent
     assert (kind, mail_id) == ("activation", str(envelope.id))
     assert message["Message-ID"] == f"<{envelope.id}@videoflix.test>"
@@ -99,7 +100,7 @@ async def test_sender_gets_kind_and_envelope_id(
 def test_bad_mail_from_fails_at_start(console_settings: Settings) -> None:
     settings = console_settings.model_copy(update={"mail_from": "nobody"})
     with pytest.raises(ValueError, match="MAIL_FROM"):
-        Mailer(settings, InMemoryKeyValueStore(), RecordingSender())
+        MailConsumer(settings, InMemoryKeyValueStore(), RecordingSender())
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ async def test_a_link_that_cannot_be_unsealed_is_permanent_and_not_quoted(
         payload={"kind": "activation", "address": "a@example.com", "sealed_link": sealed_link},
     )
     with caplog.at_level(logging.DEBUG), pytest.raises(PermanentError) as caught:
-        await Mailer(console_settings, kv, sender).handle(envelope)
+        await MailConsumer(console_settings, kv, sender).handle(envelope)
     assert "MAIL_LINK_KEY" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     for text in (str(caught.value), caplog.text):
@@ -140,7 +141,7 @@ async def test_rotated_keys_still_unseal(console_settings: Settings) -> None:
         update={"mail_link_key": f"{generate_key()},{console_settings.mail_link_key}"}
     )
     sender = RecordingSender()
-    await Mailer(settings, InMemoryKeyValueStore(), sender).handle(activation())
+    await MailConsumer(settings, InMemoryKeyValueStore(), sender).handle(activation())
     [(message, _kind, _id)] = sender.sent
     assert ACTIVATION_LINK in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
@@ -149,5 +150,5 @@ def test_no_link_key_fails_at_start(console_settings: Settings) -> None:
     """The mailer never makes a key of its own: it could unseal nothing."""
     settings = console_settings.model_copy(update={"mail_link_key": ""})
     with pytest.raises(ValueError, match="MAIL_LINK_KEY"):
-        Mailer(settings, InMemoryKeyValueStore(), RecordingSender())
+        MailConsumer(settings, InMemoryKeyValueStore(), RecordingSender())
     assert not (settings.data_dir / "keys").exists()

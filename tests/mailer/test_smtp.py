@@ -12,8 +12,9 @@ from aiosmtpd.controller import Controller
 from common.bus import PermanentError
 from common.config import Settings
 from common.kv.memory import InMemoryKeyValueStore
+from mailer.consumer import MailConsumer
 from mailer.delivery import SmtpSender, create_sender
-from mailer.service import Mailer, claim_key, sent_key
+from mailer.service import claim_key, sent_key
 from tests.support.http import free_port
 from tests.support.mailer import (
     ACTIVATION_LINK,
@@ -27,8 +28,8 @@ from tests.support.mailer import (
 from tests.support.services import SmtpCapture
 
 
-def mailer(settings: Settings, kv: InMemoryKeyValueStore, **kw: float) -> Mailer:
-    return Mailer(settings, kv, create_sender(settings), **kw)
+def mailer(settings: Settings, kv: InMemoryKeyValueStore, **kw: float) -> MailConsumer:
+    return MailConsumer(settings, kv, create_sender(settings), **kw)
 
 
 def test_smtp_is_picked_when_smtp_host_is_set(smtp_settings: Settings) -> None:

@@ -13,8 +13,8 @@ from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import Check, health_router
 from common.ports import Ports
+from mailer.consumer import MailConsumer
 from mailer.delivery import Sender, SmtpSender, create_sender
-from mailer.service import Mailer
 
 PREFETCH = 5
 
@@ -22,11 +22,11 @@ PREFETCH = 5
 def create_app(settings: Settings, ports: Ports, *, sender: Sender | None = None) -> FastAPI:
     """The composition root starts (and closes) the ports; the lifespan only subscribes."""
     sender = sender or create_sender(settings)
-    mailer = Mailer(settings, ports.kv, sender)
+    consumer = MailConsumer(settings, ports.kv, sender)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await ports.bus.consume(MAILER.name, mailer.handle, prefetch=PREFETCH)
+        await ports.bus.consume(MAILER.name, consumer.handle, prefetch=PREFETCH)
         yield  # consumers stop when the bus closes
 
     app = FastAPI(
@@ -41,7 +41,7 @@ def create_app(settings: Settings, ports: Ports, *, sender: Sender | None = None
     if isinstance(sender, SmtpSender):
         checks["smtp"] = throttled(sender.ping)
     app.include_router(health_router(checks))
-    app.state.mailer = mailer
+    app.state.consumer = consumer
     return app
 
 

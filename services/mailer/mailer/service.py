@@ -1,4 +1,4 @@
-"""The mailer's one use case: a `MailRequested` envelope arrives, a mail goes out, once.
+"""The mailer's one use case: a composed mail goes out, once per envelope id.
 
 Idempotency, per envelope id, with two key-value entries:
 
@@ -24,15 +24,9 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
-from pydantic import ValidationError
-
-from common.bus import PermanentError
-from common.config import Settings
-from common.events import Envelope, MailRequested
 from common.kv import KeyValueStore
-from common.security.sealing import Sealer, Unsealable, mail_link_sealer
-from mailer.compose import InvalidMail, Mail, check_mail_from, compose
 from mailer.delivery import Sender
 
 log = logging.getLogger(__name__)
@@ -53,52 +47,28 @@ class MailInFlight(Exception):
 
 
 class Mailer:
+    """Sends a composed mail at most once per envelope id (see the module docstring)."""
+
     def __init__(
         self,
-        settings: Settings,
         kv: KeyValueStore,
         sender: Sender,
         *,
         claim_ttl_seconds: float | None = None,
         poll_seconds: float = 0.25,
-        link_sealer: Sealer | None = None,
     ) -> None:
-        check_mail_from(settings.mail_from)
-        self.link_sealer = link_sealer or mail_link_sealer(settings)  # fails at start without
-        self.settings = settings
         self.kv = kv
         self.sender = sender
         self.claim_ttl = claim_ttl_seconds or sender.max_seconds + 15
         self.poll = poll_seconds
 
-    async def handle(self, envelope: Envelope) -> None:
-        """The bus handler. Returns when the mail is out (or was already); raises
-        `PermanentError` for a request that can never become a mail, anything else to retry."""
-        mail_id = str(envelope.id)
-        try:
-            request = envelope.parse(MailRequested)
-            # unsealed just before composing: the link exists in the clear only in memory
-            mail = Mail(request.kind, request.address, self.link_sealer.unseal(request.sealed_link))
-            message = compose(mail, self.settings, mail_id=mail_id)
-        except ValidationError as exc:
-            # Name the fields only, and drop the cause: pydantic's message quotes the input,
-            # whose link holds a token that must not end up in the logs.
-            fields = ", ".join(".".join(map(str, e["loc"])) or "payload" for e in exc.errors())
-            raise PermanentError(f"mail request {mail_id}: invalid payload ({fields})") from None
-        except Unsealable:
-            # Without the sealed text (of no use in a log) and without the cause.
-            raise PermanentError(
-                f"mail request {mail_id}: its link cannot be unsealed "
-                "(identity and the mailer must share MAIL_LINK_KEY)"
-            ) from None
-        except InvalidMail as exc:
-            raise PermanentError(f"mail request {mail_id}: {exc}") from exc
-
+    async def deliver_once(self, message: EmailMessage, *, kind: str, mail_id: str) -> None:
+        """Returns when the mail is out (or was already); raises to have the bus retry."""
         if not await self._claim(mail_id):
-            log.info("mail already sent; skipped", extra={"mail_id": mail_id, "kind": mail.kind})
+            log.info("mail already sent; skipped", extra={"mail_id": mail_id, "kind": kind})
             return
         try:
-            await self.sender.send(message, kind=mail.kind, mail_id=mail_id)
+            await self.sender.send(message, kind=kind, mail_id=mail_id)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.kv.delete(claim_key(mail_id))  # let the retry send right away
@@ -111,7 +81,7 @@ class Mailer:
         except Exception:
             log.exception(
                 "mail sent but not marked as sent; a redelivery would send it again",
-                extra={"mail_id": mail_id, "kind": mail.kind},
+                extra={"mail_id": mail_id, "kind": kind},
             )
 
     async def _claim(self, mail_id: str) -> bool:
