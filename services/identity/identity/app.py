@@ -54,7 +54,10 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
                     "THE ADMIN ACCOUNT %s USES THE DEFAULT PASSWORD: set ADMIN_PASSWORD",
                     settings.admin_email,
                 )
-            yield
+            try:
+                yield
+            finally:
+                await accounts.deferred.drain()  # before the database closes
 
     app = FastAPI(title="Videoflix identity", lifespan=lifespan)
     app.router.redirect_slashes = False

@@ -25,6 +25,7 @@ from common.security.sealing import Sealer, mail_link_sealer
 from common.security.tokens import TokenSigner
 from identity import links
 from identity.addresses import undeliverable
+from identity.deferred import Deferred
 from identity.models import LoginSession, OneTimeToken, User, utcnow
 from identity.passwords import hash_password, needs_rehash, password_problems, verify_password
 from identity.refusals import (
@@ -75,6 +76,7 @@ class AccountService:
         self.on_outbox_commit = on_outbox_commit
         self.login_throttle = LoginThrottle.from_settings(kv, settings)
         self.mail_quota = MailQuota.from_settings(kv, settings)
+        self.deferred = Deferred()
 
     @property
     def access_seconds(self) -> int:
@@ -222,9 +224,13 @@ class AccountService:
     # ------------------------------------------------------------------ password reset
 
     async def request_password_reset(self, email: str) -> None:
-        """Mail a reset link if the account exists; the caller answers the same either way."""
+        """Mail a reset link if the account exists, after the answer: the caller answers the
+        same either way, in the same time (identity.deferred)."""
+        self.deferred.submit(self._mail_reset_link, normalize_email(email))
+
+    async def _mail_reset_link(self, email: str) -> None:
         async with self.sessionmaker() as db:
-            user = await self._user_by_email(db, normalize_email(email))
+            user = await self._user_by_email(db, email)
             if user is None or not await self.mail_quota.take(PASSWORD_RESET, user.email):
                 return
             await self._send_link(db, user, PASSWORD_RESET)
