@@ -30,7 +30,6 @@ CATALOG_ADMIN = [
     ("POST", "/api/admin/videos/"),
     ("GET", "/api/admin/videos/3/"),
     ("PATCH", "/api/admin/videos/3/"),
-    ("PUT", "/api/admin/videos/3/"),
     ("DELETE", "/api/admin/videos/3/"),
 ]
 
@@ -118,6 +117,42 @@ async def test_wrong_method_is_json_405(
     response = await client.request(method, path)
     assert_json_error(response, 405, detail=True)
     assert allowed in response.headers["allow"]
+
+
+def _allow(response: httpx.Response) -> set[str]:
+    return {m.strip() for m in response.headers["allow"].split(",")}
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/register/", {"POST"}),
+        ("/api/activate/MQ/tok/", {"GET", "HEAD"}),
+        ("/api/login/", {"POST"}),
+        ("/api/logout/", {"POST"}),
+        ("/api/token/refresh/", {"POST"}),
+        ("/api/password_reset/", {"POST"}),
+        ("/api/password_confirm/MQ/tok/", {"POST"}),
+        ("/api/video/", {"GET", "HEAD"}),
+        ("/api/video/1/master.m3u8", {"GET", "HEAD"}),
+        ("/api/video/1/480p/index.m3u8", {"GET", "HEAD"}),
+        ("/api/video/1/480p/000.ts/", {"GET", "HEAD"}),
+        ("/api/thumbnails/1/abc.jpg", {"GET", "HEAD"}),
+        ("/api/admin/videos/", {"GET", "HEAD", "POST"}),
+        ("/api/admin/videos/1/", {"GET", "HEAD", "PATCH", "DELETE"}),
+    ],
+)
+async def test_405_allow_names_exactly_the_methods_of_the_resource(
+    client: httpx.AsyncClient, tokens: Tokens, path: str, allowed: set[str]
+) -> None:
+    """Every route, with and without its slash, for a method it lacks (and for ones no route
+    of the gateway has): the gateway answers before any upstream, authenticated or not."""
+    for variant in (path, path[:-1] if path.endswith("/") else path + "/"):
+        for method in sorted({"PUT", "POST", "DELETE", "OPTIONS", "TRACE"} - allowed):
+            for headers in ({}, bearer(tokens.admin())):
+                response = await client.request(method, variant, headers=headers)
+                assert_json_error(response, 405, detail=True)
+                assert _allow(response) == allowed, (method, variant)
 
 
 async def test_no_redirects(client: httpx.AsyncClient) -> None:

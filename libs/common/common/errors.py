@@ -16,12 +16,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.openapi import install_openapi
 from common.refusals import Refusal, RefusalKind, invalid, validation_messages
+from common.unavailable import RETRY_AFTER_SECONDS, is_unavailable
 
 log = logging.getLogger(__name__)
-from common.unavailable import RETRY_AFTER_SECONDS, is_unavailable
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 STATUS_MESSAGES = {
     400: "Bad request.",
@@ -113,13 +117,31 @@ def install_error_handlers(app: FastAPI) -> None:
         return _answer(refusal_error(invalid(validation_messages(exc.errors()))))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
         if detail in {"Not Found", "Method Not Allowed"}:
             detail = None  # use our own wording
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return error_response(exc.status_code, detail, headers=headers)
 
     app.add_middleware(CatchAllMiddleware)
+    install_openapi(app)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path. Starlette's own
+    `Allow` names only the first route that matched the path, and FastAPI makes one route a
+    method."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 class CatchAllMiddleware:

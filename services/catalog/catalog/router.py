@@ -22,8 +22,9 @@ from catalog.delivery import etag_matches, object_response
 from catalog.dependencies import CatalogConfig, VideoId, Videos, VideoUploads
 from catalog.formstream import FormStream, MalformedForm, NotMultipart
 from catalog.refusals import MalformedBody, UploadTooLarge
-from catalog.schemas import AdminVideo, PublicVideo
+from catalog.schemas import CATEGORY_MAX, DESCRIPTION_MAX, TITLE_MAX, AdminVideo, PublicVideo
 from common.http import SlashOptionalRouter
+from common.openapi import error_responses
 from common.refusals import Invalid, NotFound, TooLarge, Unsupported
 from common.security.principal import require_admin, require_user
 
@@ -31,10 +32,57 @@ FORM_OVERHEAD = 1024 * 1024
 """Room for the text fields, part headers and boundaries on top of file and thumbnail."""
 MAX_JSON_BODY = 64 * 1024
 PLAYLIST_CACHE = "private, no-cache"
+THUMBNAIL_TYPES = tuple(sorted(media.IMAGE_TYPES))
 SEGMENT_CACHE = "private, max-age=31536000, immutable"
 THUMBNAIL_CACHE = "public, max-age=31536000, immutable"
 LIST_CACHE = "private, no-cache"
-_NOT_FOUND = {404: {"description": "Unknown video, resolution or segment"}}
+_NOT_FOUND = error_responses(404)
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "The ETag matched"}}
+
+# The admin routes read their bodies themselves (streamed), so their schema is declared here.
+_PLAIN = {"type": "string", "pattern": "^[^<>]*$"}
+_ONE_LINE = "Plain text on one line, no control characters; surrounding blanks are dropped."
+_TEXT_FIELDS: dict[str, dict[str, Any]] = {
+    "title": {**_PLAIN, "minLength": 1, "maxLength": TITLE_MAX, "description": _ONE_LINE},
+    "description": {**_PLAIN, "maxLength": DESCRIPTION_MAX},
+    "category": {
+        **_PLAIN,
+        "minLength": 1,
+        "maxLength": CATEGORY_MAX,
+        "description": f"{_ONE_LINE} No quotes; not `newest`.",
+    },
+}
+_THUMBNAIL = {"type": "string", "format": "binary", "description": "A JPEG, PNG or WebP image"}
+_UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file", "title", "category"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The video"},
+        **_TEXT_FIELDS,
+        "thumbnail": _THUMBNAIL,
+    },
+}
+_PATCH_JSON = {
+    "type": "object",
+    "description": "Only the fields sent change; a null counts as not sent.",
+    "properties": {k: {"anyOf": [v, {"type": "null"}]} for k, v in _TEXT_FIELDS.items()},
+}
+_PATCH_FORM = {"type": "object", "properties": {**_TEXT_FIELDS, "thumbnail": _THUMBNAIL}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": _UPLOAD_FORM}},
+    }
+}
+PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _PATCH_JSON},
+            "multipart/form-data": {"schema": _PATCH_FORM},
+        },
+    }
+}
 
 
 # full paths, no router prefix: a prefixed "/" route would lose its slash-less twin
@@ -43,14 +91,32 @@ video_router = SlashOptionalRouter(tags=["video"], dependencies=[Depends(require
 thumbnail_router = SlashOptionalRouter(tags=["thumbnails"])
 
 
-def read_route(router: SlashOptionalRouter, path: str) -> Callable[[Any], Any]:
-    """GET, plus HEAD as a separate route hidden from the schema (one route with both
+def head_too(router: SlashOptionalRouter, path: str) -> Callable[[Any], Any]:
+    """HEAD beside a GET, as a separate route hidden from the schema (one route with both
     methods would give two OpenAPI operations the same id)."""
 
     def decorator(func: Any) -> Any:
-        router.api_route(path, methods=["GET"], response_class=Response, responses=_NOT_FOUND)(func)
         router.api_route(path, methods=["HEAD"], include_in_schema=False)(func)
         return func
+
+    return decorator
+
+
+def read_route(
+    router: SlashOptionalRouter, path: str, media_types: tuple[str, ...]
+) -> Callable[[Any], Any]:
+    """GET and HEAD of a stored object (`catalog.delivery.object_response`)."""
+    content = {t: {"schema": {"type": "string", "format": "binary"}} for t in media_types}
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": content},
+        206: {"description": "The requested byte range", "content": content},
+        **_NOT_MODIFIED,
+        **error_responses(404, 416),
+    }
+
+    def decorator(func: Any) -> Any:
+        router.api_route(path, methods=["GET"], response_class=Response, responses=responses)(func)
+        return head_too(router, path)(func)
 
     return decorator
 
@@ -62,7 +128,13 @@ def max_form_bytes(config: CatalogSettings) -> int:
     return config.max_upload_bytes + config.max_thumbnail_bytes + FORM_OVERHEAD
 
 
-@admin_router.post("/api/admin/videos/", status_code=201, response_model=AdminVideo)
+@admin_router.post(
+    "/api/admin/videos/",
+    status_code=201,
+    response_model=AdminVideo,
+    responses=error_responses(400, 413, 415),
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload_video(
     request: Request, uploads: VideoUploads, config: CatalogConfig
 ) -> AdminVideo:
@@ -80,17 +152,22 @@ async def upload_video(
 
 
 @admin_router.get("/api/admin/videos/", response_model=list[AdminVideo])
+@head_too(admin_router, "/api/admin/videos/")
 async def list_videos(videos: Videos) -> list[AdminVideo]:
     return await videos.list_admin()
 
 
 @admin_router.get("/api/admin/videos/{video_id}/", response_model=AdminVideo, responses=_NOT_FOUND)
+@head_too(admin_router, "/api/admin/videos/{video_id}/")
 async def get_video(video_id: VideoId, videos: Videos) -> AdminVideo:
     return await videos.get_admin(video_id)
 
 
 @admin_router.patch(
-    "/api/admin/videos/{video_id}/", response_model=AdminVideo, responses=_NOT_FOUND
+    "/api/admin/videos/{video_id}/",
+    response_model=AdminVideo,
+    responses=error_responses(400, 404, 413, 415),
+    openapi_extra=PATCH_BODY,
 )
 async def edit_video(
     video_id: VideoId, request: Request, videos: Videos, config: CatalogConfig
@@ -154,7 +231,8 @@ async def _read_small(request: Request, limit: int) -> bytes:
 # ---------------------------------------------------------------------- users
 
 
-@video_router.get("/api/video/", response_model=list[PublicVideo])
+@video_router.get("/api/video/", response_model=list[PublicVideo], responses=_NOT_MODIFIED)
+@head_too(video_router, "/api/video/")
 async def video_list(request: Request, videos: Videos) -> Response:
     """Ready videos, newest first; a strong ETag over the exact bytes, 304 when unchanged."""
     body = await videos.public_list_json()
@@ -165,7 +243,7 @@ async def video_list(request: Request, videos: Videos) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-@read_route(video_router, "/api/video/{video_id}/master.m3u8")
+@read_route(video_router, "/api/video/{video_id}/master.m3u8", (media.PLAYLIST_TYPE,))
 async def master_playlist(video_id: VideoId, request: Request, videos: Videos) -> Response:
     await videos.playable(video_id)
     return await object_response(
@@ -177,7 +255,7 @@ async def master_playlist(video_id: VideoId, request: Request, videos: Videos) -
     )
 
 
-@read_route(video_router, "/api/video/{video_id}/{resolution}/index.m3u8")
+@read_route(video_router, "/api/video/{video_id}/{resolution}/index.m3u8", (media.PLAYLIST_TYPE,))
 async def rendition_playlist(
     video_id: VideoId, resolution: str, request: Request, videos: Videos
 ) -> Response:
@@ -191,7 +269,7 @@ async def rendition_playlist(
     )
 
 
-@read_route(video_router, "/api/video/{video_id}/{resolution}/{segment}/")
+@read_route(video_router, "/api/video/{video_id}/{resolution}/{segment}/", (media.SEGMENT_TYPE,))
 async def rendition_segment(
     video_id: VideoId, resolution: str, segment: str, request: Request, videos: Videos
 ) -> Response:
@@ -210,7 +288,7 @@ async def rendition_segment(
 # ---------------------------------------------------------------------- public
 
 
-@read_route(thumbnail_router, "/api/thumbnails/{video_id}/{filename}")
+@read_route(thumbnail_router, "/api/thumbnails/{video_id}/{filename}", THUMBNAIL_TYPES)
 async def thumbnail(video_id: VideoId, filename: str, request: Request, videos: Videos) -> Response:
     """Public: `/api/thumbnails/<id>/<version>.jpg`, cacheable forever (a new thumbnail gets a
     new version, hence a new URL)."""

@@ -1,5 +1,8 @@
-"""`/api/openapi.json`: the public API's schema, merged from the upstreams' own schemas;
-`/api/docs`: Swagger UI over it."""
+"""`/api/openapi.json`: the public API's schema, merged from the upstreams' own schemas and
+completed with what the gateway itself answers on each route (`gateway.routes`): 401/403 and
+the security schemes where it authenticates, 403 where it checks CSRF, 429 where it limits the
+rate, 413 where it caps the body, 400 without a refresh cookie, 404 for a path parameter that
+cannot be routed (`.`, `..`); `/api/docs`: Swagger UI over it."""
 
 from __future__ import annotations
 
@@ -14,23 +17,35 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import compile_path
 
 from common.errors import error_response
+from common.openapi import response_ref
 from gateway.proxy import Proxy
-from gateway.routes import is_routed
+from gateway.routes import ROUTES, Auth, Csrf, RouteSpec, is_routed
 
 log = logging.getLogger(__name__)
 
 TITLE = "Videoflix API"
 OPENAPI_PATH = "/api/openapi.json"
 _REF_PREFIX = "#/components/schemas/"
+_BODY_METHODS = {"post", "put", "patch"}
+_UNSAFE_METHODS = {"post", "put", "patch", "delete"}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "accessCookie": {"type": "apiKey", "in": "cookie", "name": "access_token"},
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+}
+_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"accessCookie": []}]
+_SPECS = [(compile_path(p)[0], spec) for spec in ROUTES for p in spec.patterns()]
 
 
 def merge_documents(docs: Mapping[str, dict[str, Any]], *, version: str) -> dict[str, Any]:
     """Union of the routed `paths` and of `components.schemas`; a schema name two upstreams
-    define differently is prefixed with the second one's service name."""
+    define differently is prefixed with the second one's service name. Shared responses
+    (`common.openapi`) are the same everywhere. Each operation gets the gateway's answers."""
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    responses: dict[str, Any] = {}
     openapi = "3.1.0"
     for service, original in docs.items():
         doc = copy.deepcopy(original)
@@ -46,15 +61,63 @@ def merge_documents(docs: Mapping[str, dict[str, Any]], *, version: str) -> dict
             own = doc.get("components", {}).get("schemas", {})
         for name, schema in own.items():
             schemas[renames.get(name, name)] = schema
+        responses.update(doc.get("components", {}).get("responses", {}))
         for path, item in doc.get("paths", {}).items():
             if is_routed(path):
-                paths[path] = item
+                paths[path] = _with_gateway_answers(path, item)
     return {
         "openapi": openapi,
         "info": {"title": TITLE, "version": version},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(schemas.items()))},
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "responses": dict(sorted(responses.items())),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
+
+
+def route_spec(path: str) -> RouteSpec | None:
+    """The route (`gateway.routes`) that serves an OpenAPI path template."""
+    return next((spec for pattern, spec in _SPECS if pattern.match(path)), None)
+
+
+def _with_gateway_answers(path: str, item: dict[str, Any]) -> dict[str, Any]:
+    spec = route_spec(path)
+    if spec is None:
+        return item
+    for method, operation in item.items():
+        if not isinstance(operation, dict) or "responses" not in operation:
+            continue
+        statuses = gateway_statuses(spec, method, templated="{" in path)
+        if spec.auth is not Auth.NONE:
+            operation["security"] = _SECURITY
+        answers = operation["responses"]
+        for status in sorted(statuses):
+            answers.setdefault(str(status), response_ref(status))
+        operation["responses"] = dict(sorted(answers.items()))
+    return item
+
+
+def gateway_statuses(spec: RouteSpec, method: str, *, templated: bool) -> set[int]:
+    """What the gateway itself may answer for `method` on a route, before any upstream."""
+    method = method.lower()
+    statuses: set[int] = set()
+    if templated:
+        statuses.add(404)
+    if spec.rate_limit is not None:
+        statuses.add(429)
+    if spec.needs_refresh_cookie:
+        statuses.add(400)
+    if spec.csrf is Csrf.ALWAYS or (spec.csrf is Csrf.COOKIE_AUTH and method in _UNSAFE_METHODS):
+        statuses.add(403)
+    if spec.auth is not Auth.NONE:
+        statuses.add(401)
+    if spec.auth is Auth.ADMIN:
+        statuses.add(403)
+    if spec.max_body_bytes is not None and method in _BODY_METHODS:
+        statuses.add(413)
+    return statuses
 
 
 def _rename_refs(node: Any, renames: Mapping[str, str]) -> Any:

@@ -61,7 +61,6 @@ class RouteSpec:
 
 
 _READ = ("GET", "HEAD")
-_WRITE = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(
@@ -99,14 +98,23 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     # public: thumbnails load in an <img>; the random version in their URL is the secret
     RouteSpec("thumbnail", "/api/thumbnails", Upstream.CATALOG, _READ, prefix=True),
+    # each admin resource with its own methods, so a 405's Allow names exactly those
     RouteSpec(
-        "admin",
-        "/api/admin",
+        "admin_videos",
+        "/api/admin/videos",
         Upstream.CATALOG,
-        _WRITE,
+        ("GET", "HEAD", "POST"),
         auth=Auth.ADMIN,
         csrf=Csrf.COOKIE_AUTH,
-        prefix=True,
+        max_body_bytes=None,
+    ),
+    RouteSpec(
+        "admin_video",
+        "/api/admin/videos/{video_id}",
+        Upstream.CATALOG,
+        ("GET", "HEAD", "PATCH", "DELETE"),
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
         max_body_bytes=None,
     ),
 )

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from common.config import Settings
 from common.errors import ApiError
 from common.http import SlashOptionalRouter
+from common.openapi import error_responses
 from common.refusals import Invalid
 from common.security.cookies import REFRESH_COOKIE
 from identity import cookies, schemas
@@ -31,7 +32,12 @@ RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, include_in_sc
 REFRESH_COOKIE_MISSING = "Refresh token not found."
 
 
-@router.post("/register/", status_code=201, response_model=schemas.RegisterOut)
+@router.post(
+    "/register/",
+    status_code=201,
+    response_model=schemas.RegisterOut,
+    responses=error_responses(400),
+)
 async def register(body: schemas.RegisterIn, accounts: Accounts) -> schemas.RegisterOut:
     user = await accounts.register(body.email, body.password, body.confirmed_password)
     return schemas.RegisterOut(user=schemas.PublicUser(id=user.id, email=user.email))
@@ -47,7 +53,9 @@ async def activate(uidb64: str, token: str, accounts: Accounts) -> schemas.Messa
     return schemas.MessageOut(message="Account successfully activated.")
 
 
-@router.post("/login/", response_model=schemas.LoginOut)
+@router.post(
+    "/login/", response_model=schemas.LoginOut, responses=error_responses(400, 401, 403, 429)
+)
 async def login(
     body: schemas.LoginIn, accounts: Accounts, settings: Config, client: ClientAddress
 ) -> JSONResponse:
@@ -67,7 +75,7 @@ async def login(
     return response
 
 
-@router.post("/logout/", response_model=schemas.DetailOut)
+@router.post("/logout/", response_model=schemas.DetailOut, responses=error_responses(400))
 async def logout(
     accounts: Accounts, settings: Config, refresh: RefreshCookie = None
 ) -> JSONResponse:
@@ -81,7 +89,9 @@ async def logout(
     return response
 
 
-@router.post("/token/refresh/", response_model=schemas.RefreshOut)
+@router.post(
+    "/token/refresh/", response_model=schemas.RefreshOut, responses=error_responses(400, 401)
+)
 async def refresh_token(
     accounts: Accounts, settings: Config, refresh: RefreshCookie = None
 ) -> JSONResponse:
@@ -93,13 +103,17 @@ async def refresh_token(
     return response
 
 
-@router.post("/password_reset/", response_model=schemas.DetailOut)
+@router.post("/password_reset/", response_model=schemas.DetailOut, responses=error_responses(400))
 async def password_reset(body: schemas.PasswordResetIn, accounts: Accounts) -> Response:
     await accounts.request_password_reset(body.email)
     return JSONResponse({"detail": "An email has been sent to reset your password."})
 
 
-@router.post("/password_confirm/{uidb64}/{token}/", response_model=schemas.DetailOut)
+@router.post(
+    "/password_confirm/{uidb64}/{token}/",
+    response_model=schemas.DetailOut,
+    responses=error_responses(400),
+)
 async def password_confirm(
     uidb64: str, token: str, body: schemas.PasswordConfirmIn, accounts: Accounts
 ) -> schemas.DetailOut:
