@@ -12,7 +12,7 @@ from tests.support.http import assert_json_error
 
 
 def _admin_cookies(tokens: Tokens, csrf: str | None = "tok-123") -> dict[str, str]:
-    cookies = {"access_token": tokens.admin()}
+    cookies = {"access_token": tokens.admin(csrf="tok-123")}  # the session's csrftoken
     if csrf is not None:
         cookies["csrftoken"] = csrf
     return cookie_header(**cookies)

@@ -182,13 +182,16 @@ class Tokens:
         lifetime: int = 3600,
         session_id: str | None = None,
         private_pem: str | None = None,
+        csrf: str | None = None,
     ) -> str:
+        """`csrf`: the csrftoken the token is bound to (identity binds every one it issues)."""
         signer = TokenSigner(private_pem or self.keypair.private_pem, lifetime)
         return signer.issue(
             user_id=user_id,
             email=f"user{user_id}@example.com",
             admin=admin,
             session_id=session_id or uuid.uuid4().hex,
+            csrf=csrf,
         )
 
     def user(self, **kw: Any) -> str:

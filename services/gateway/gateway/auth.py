@@ -24,6 +24,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="videoflix"'}
 class Authenticated:
     principal: Principal
     from_cookie: bool  # cookie-authenticated unsafe requests need the CSRF check
+    csrf_digest: str | None = None  # the session's csrftoken, as its digest
 
 
 def _candidates(request: Request) -> list[tuple[str, bool]]:
@@ -54,7 +55,7 @@ class Authenticator:
                     admin=claims.admin,
                     session_id=claims.sid,
                 )
-                return Authenticated(principal, from_cookie)
+                return Authenticated(principal, from_cookie, claims.csrf)
         raise ApiError(401, "The access token is invalid or has expired.", headers=_CHALLENGE)
 
     async def _valid_claims(self, token: str) -> AccessClaims | None:

@@ -11,7 +11,7 @@ from common.errors import ApiError
 from common.security.cookies import REFRESH_COOKIE
 from common.security.principal import Principal
 from gateway.auth import Authenticator
-from gateway.csrf import check_csrf
+from gateway.csrf import check_bound_csrf, check_csrf
 from gateway.proxy import Proxy, has_body
 from gateway.ratelimit import RateLimiter, client_address
 from gateway.routes import Auth, Csrf, RouteSpec, has_dot_segments
@@ -47,7 +47,7 @@ class Gateway:
             if spec.auth is Auth.ADMIN and not caller.principal.admin:
                 raise ApiError(403)
             if spec.csrf is Csrf.COOKIE_AUTH and caller.from_cookie:
-                check_csrf(request)
+                check_bound_csrf(request, caller.csrf_digest)
             principal = caller.principal
         body = None
         if spec.max_body_bytes is not None and has_body(request):

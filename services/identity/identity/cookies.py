@@ -25,9 +25,19 @@ def set_access_cookie(response: Response, settings: Settings, token: str) -> Non
 
 
 def set_session_cookies(
-    response: Response, settings: Settings, *, access: str, refresh: str, csrf: str
+    response: Response,
+    settings: Settings,
+    *,
+    access: str,
+    refresh: str,
+    csrf: str,
+    refresh_seconds: int | None = None,
 ) -> None:
-    refresh_age = settings.refresh_token_days * 86400
+    """At login and at every refresh (the refresh token rotates, the csrftoken is renewed
+    with it); `refresh_seconds`: what is left of the session, by default all of it."""
+    if refresh_seconds is None:
+        refresh_seconds = settings.refresh_token_days * 86400
+    refresh_age = max(1, refresh_seconds)
     set_access_cookie(response, settings, access)
     _set(response, settings, REFRESH_COOKIE, refresh, refresh_age)
     # csrftoken lives as long as the refresh token, else logout could never be sent

@@ -56,3 +56,15 @@ class LoginSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SpentRefreshToken(Base):
+    """A refresh token that a refresh has replaced (hashed): if it ever comes back, someone
+    holds a copy, and its whole session is revoked."""
+
+    __tablename__ = "spent_refresh_tokens"
+    __table_args__ = (Index("ix_spent_refresh_tokens_session", "session_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("login_sessions.id", ondelete="CASCADE"))
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -44,6 +44,12 @@ class InvalidRefreshToken(Unauthorized):
     default_message = "Refresh token is invalid or expired."
 
 
+class CsrfRefused(Forbidden):
+    """Logout with an X-CSRFToken that is not the csrftoken of the refresh token's session."""
+
+    default_message = "CSRF token missing or incorrect."
+
+
 class TooManyAttempts(RateLimited):
     """Too many failed logins for this account (from this address, or from everywhere)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Cookie, Depends, Response
+from fastapi import Cookie, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
 from common.config import Settings
@@ -16,11 +16,11 @@ from common.errors import ApiError
 from common.http import SlashOptionalRouter
 from common.openapi import error_responses
 from common.refusals import Invalid
-from common.security.cookies import REFRESH_COOKIE
+from common.security.cookies import CSRF_HEADER, REFRESH_COOKIE
 from identity import cookies, schemas
 from identity.dependencies import get_accounts, get_client_address, get_settings
 from identity.refusals import TooManyAttempts
-from identity.service import AccountService
+from identity.service import AccountService, IssuedSession
 
 router = SlashOptionalRouter(prefix="/api", tags=["authentication"])
 
@@ -28,6 +28,7 @@ Accounts = Annotated[AccountService, Depends(get_accounts)]
 Config = Annotated[Settings, Depends(get_settings)]
 ClientAddress = Annotated[str, Depends(get_client_address)]
 RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, include_in_schema=False)]
+CsrfHeader = Annotated[str, Header(alias=CSRF_HEADER, include_in_schema=False)]
 
 REFRESH_COOKIE_MISSING = "Refresh token not found."
 
@@ -65,23 +66,28 @@ async def login(
         raise ApiError(429, headers={"Retry-After": str(exc.retry_after_seconds)}) from None
     out = schemas.LoginOut(user=schemas.LoginUser(id=issued.user.id, username=issued.user.email))
     response = JSONResponse(out.model_dump())
+    _set_session_cookies(response, settings, issued)
+    return response
+
+
+def _set_session_cookies(response: Response, settings: Settings, issued: IssuedSession) -> None:
     cookies.set_session_cookies(
         response,
         settings,
         access=issued.access_token,
         refresh=issued.refresh_token,
         csrf=issued.csrf_token,
+        refresh_seconds=issued.refresh_seconds,
     )
-    return response
 
 
-@router.post("/logout/", response_model=schemas.DetailOut, responses=error_responses(400))
+@router.post("/logout/", response_model=schemas.DetailOut, responses=error_responses(400, 403))
 async def logout(
-    accounts: Accounts, settings: Config, refresh: RefreshCookie = None
+    accounts: Accounts, settings: Config, refresh: RefreshCookie = None, csrf: CsrfHeader = ""
 ) -> JSONResponse:
     if not refresh:
         raise Invalid(REFRESH_COOKIE_MISSING)
-    await accounts.logout(refresh)
+    await accounts.logout(refresh, csrf)
     response = JSONResponse(
         {"detail": "Logout successful! All tokens will be deleted. Refresh token is now invalid."}
     )
@@ -97,9 +103,9 @@ async def refresh_token(
 ) -> JSONResponse:
     if not refresh:
         raise Invalid(REFRESH_COOKIE_MISSING)
-    access = await accounts.refresh(refresh)
-    response = JSONResponse(schemas.RefreshOut(access=access).model_dump())
-    cookies.set_access_cookie(response, settings, access)
+    issued = await accounts.refresh(refresh)  # rotated, with the csrftoken renewed
+    response = JSONResponse(schemas.RefreshOut(access=issued.access_token).model_dump())
+    _set_session_cookies(response, settings, issued)
     return response
 
 

@@ -6,8 +6,8 @@ No HTTP here: a use case that refuses raises a `Refusal` carrying the contract's
 
 from __future__ import annotations
 
+import hmac
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,16 +20,17 @@ from common.config import Settings
 from common.events import MailKind, MailRequested
 from common.kv import KeyValueStore
 from common.outbox import add_to_outbox
-from common.security import revocation
+from common.security import csrf, revocation
 from common.security.sealing import Sealer, mail_link_sealer
 from common.security.tokens import TokenSigner
-from identity import links
+from identity import links, sessions
 from identity.addresses import undeliverable
 from identity.deferred import Deferred
 from identity.models import LoginSession, OneTimeToken, User, utcnow
 from identity.passwords import hash_password, needs_rehash, password_problems, verify_password
 from identity.refusals import (
     AccountInactive,
+    CsrfRefused,
     EmailUnavailable,
     InputRejected,
     InvalidActivationLink,
@@ -47,10 +48,14 @@ PASSWORD_RESET = "password_reset"
 
 @dataclass(frozen=True)
 class IssuedSession:
+    """What login and refresh hand out: the three cookies' values, and how long the refresh
+    token (and the csrftoken, which must outlive it) may live."""
+
     user: User
     access_token: str
     refresh_token: str
     csrf_token: str
+    refresh_seconds: int
 
 
 def normalize_email(email: str) -> str:
@@ -77,6 +82,7 @@ class AccountService:
         self.login_throttle = LoginThrottle.from_settings(kv, settings)
         self.mail_quota = MailQuota.from_settings(kv, settings)
         self.deferred = Deferred()
+        self.csrf_key = csrf.csrf_key(signer.private_pem)
 
     @property
     def access_seconds(self) -> int:
@@ -180,46 +186,75 @@ class AccountService:
                 raise AccountInactive
             if needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
-            refresh_token = links.new_secret()
-            session = LoginSession(
-                id=secrets.token_hex(16),
-                user_id=user.id,
-                refresh_hash=links.digest(refresh_token),
-                expires_at=utcnow() + timedelta(days=self.settings.refresh_token_days),
+            session, refresh_token = sessions.open_session(
+                user.id, timedelta(days=self.settings.refresh_token_days)
             )
             db.add(session)
             await db.commit()
         await self.login_throttle.succeeded(email, client)
-        return IssuedSession(
-            user=user,
-            access_token=self._access_token(user, session.id),
-            refresh_token=refresh_token,
-            csrf_token=secrets.token_urlsafe(32),
-        )
+        return self._issue(user, session, refresh_token)
 
-    async def refresh(self, refresh_token: str) -> str:
-        """A new access token for a live session; the refresh token itself is kept."""
+    async def refresh(self, refresh_token: str) -> IssuedSession:
+        """Rotate: a new access token and a new refresh token for a live session. A refresh
+        token that was rotated away revokes its whole session (identity.sessions)."""
         async with self.sessionmaker() as db:
-            found = await self._live_session(db, refresh_token)
+            found = await sessions.find(db, refresh_token)
             if found is None:
                 raise InvalidRefreshToken
-            session, user = found
-            session.last_refreshed_at = utcnow()
+            session = found.session
+            if found.spent:
+                await self._revoke_reused(db, session)
+                raise InvalidRefreshToken
+            user = await db.get(User, session.user_id)
+            if not sessions.is_live(session) or user is None or not user.is_active:
+                raise InvalidRefreshToken
+            new_token = await sessions.rotate(db, session, refresh_token)
+            if new_token is None:  # a concurrent refresh with this very token won
+                await self._revoke_reused(db, session)
+                raise InvalidRefreshToken
             await db.commit()
-        return self._access_token(user, session.id)
+        return self._issue(user, session, new_token)
 
-    async def logout(self, refresh_token: str) -> None:
-        """Revoke the session of this refresh token, and with it its access tokens. Logging
-        out of a session that is already gone is not an error."""
+    async def logout(self, refresh_token: str, csrf_header: str) -> None:
+        """Revoke the session of this refresh token, and with it its access tokens, if
+        `csrf_header` is that session's csrftoken. Logging out of a session that is already
+        gone, or that nobody knows, is not an error."""
         async with self.sessionmaker() as db:
-            session = await db.scalar(
-                select(LoginSession).where(LoginSession.refresh_hash == links.digest(refresh_token))
-            )
-            if session is None or session.revoked_at is not None:
+            found = await sessions.find(db, refresh_token)
+            if found is None:
                 return
-            session.revoked_at = utcnow()
+            expected = csrf.csrf_token(self.csrf_key, found.session.id)
+            if not hmac.compare_digest(csrf_header.encode(), expected.encode()):
+                raise CsrfRefused
+            if not await sessions.revoke(db, found.session.id):
+                return
             await db.commit()
-        await revocation.revoke_session(self.kv, session.id, ttl_seconds=self.access_seconds + 60)
+        await self._revoke_access(found.session.id)
+
+    async def _revoke_reused(self, db: AsyncSession, session: LoginSession) -> None:
+        if await sessions.revoke(db, session.id):
+            await db.commit()
+            log.warning(
+                "a rotated refresh token came back: session revoked",
+                extra={"user_id": session.user_id},
+            )
+        await self._revoke_access(session.id)
+
+    async def _revoke_access(self, session_id: str) -> None:
+        await revocation.revoke_session(self.kv, session_id, ttl_seconds=self.access_seconds + 60)
+
+    def _issue(self, user: User, session: LoginSession, refresh_token: str) -> IssuedSession:
+        csrf_token = csrf.csrf_token(self.csrf_key, session.id)
+        access = self.signer.issue(
+            user_id=user.id,
+            email=user.email,
+            admin=user.is_admin,
+            session_id=session.id,
+            csrf=csrf_token,
+        )
+        return IssuedSession(
+            user, access, refresh_token, csrf_token, sessions.seconds_left(session)
+        )
 
     # ------------------------------------------------------------------ password reset
 
@@ -306,11 +341,6 @@ class AccountService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _access_token(self, user: User, session_id: str) -> str:
-        return self.signer.issue(
-            user_id=user.id, email=user.email, admin=user.is_admin, session_id=session_id
-        )
-
     @staticmethod
     async def _user_by_email(db: AsyncSession, email: str) -> User | None:
         return await db.scalar(select(User).where(User.email == email))
@@ -370,18 +400,3 @@ class AccountService:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise InvalidLink
-
-    async def _live_session(
-        self, db: AsyncSession, refresh_token: str
-    ) -> tuple[LoginSession, User] | None:
-        if not refresh_token or len(refresh_token) > 128:
-            return None
-        session = await db.scalar(
-            select(LoginSession).where(LoginSession.refresh_hash == links.digest(refresh_token))
-        )
-        if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
-            return None
-        user = await db.get(User, session.user_id)
-        if user is None or not user.is_active:
-            return None
-        return session, user

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import jwt
 from pydantic import BaseModel
 
+from common.security.csrf import csrf_digest
+
 ALGORITHM = "EdDSA"
 ISSUER = "videoflix-identity"
 AUDIENCE = "videoflix"
@@ -22,6 +24,7 @@ class AccessClaims(BaseModel):
     jti: str
     iat: int
     exp: int
+    csrf: str | None = None  # digest of the session's csrftoken (common.security.csrf)
 
     @property
     def user_id(self) -> int:
@@ -37,9 +40,12 @@ class TokenSigner:
     private_pem: str
     lifetime_seconds: int
 
-    def issue(self, *, user_id: int, email: str, admin: bool, session_id: str) -> str:
+    def issue(
+        self, *, user_id: int, email: str, admin: bool, session_id: str, csrf: str | None = None
+    ) -> str:
+        """`csrf`: the session's csrftoken, whose digest the token then carries."""
         now = int(time.time())
-        claims = {
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": str(user_id),
@@ -50,6 +56,8 @@ class TokenSigner:
             "iat": now,
             "exp": now + self.lifetime_seconds,
         }
+        if csrf is not None:
+            claims["csrf"] = csrf_digest(csrf)
         return jwt.encode(claims, self.private_pem, algorithm=ALGORITHM)
 
 
