@@ -34,15 +34,17 @@ test: $(VENV)/.dev $(E2E_HLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache tests/e2e/node_modules test-artifacts
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .mypy_cache tests/e2e/node_modules test-artifacts
