@@ -40,6 +40,10 @@ def allinone(workdir: Path, **env: str) -> Iterator[str]:
         "SMTP_HOST": "",
         "RATE_LIMIT_LOGIN": "10",
         "RATE_LIMIT_WINDOW_SECONDS": "60",
+        # the per-account limit on failed logins would bite first (its own tests are in
+        # tests/identity): out of the way, the per-address limit is what these tests watch
+        "RATE_LIMIT_LOGIN_FAILURES": "1000",
+        "RATE_LIMIT_LOGIN_FAILURES_ACCOUNT": "1000",
         **env,
     }
     if "FORWARDED_ALLOW_IPS" not in env:  # unset, as on a fresh machine
