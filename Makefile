@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: dev test lint format migrate clean
+.PHONY: dev test test-lowest lint format migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(VENV)/.dev $(E2E_HLS)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+## test-lowest: the tests again with every direct dependency at the oldest release it allows
+test-lowest: $(VENV)/.dev
+	PYTHON=$(PYTHON) .ci/lowest-deps
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -47,4 +51,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache .mypy_cache tests/e2e/node_modules test-artifacts
+	rm -rf $(VENV) .venv-lowest .data .pytest_cache .ruff_cache .mypy_cache tests/e2e/node_modules test-artifacts
