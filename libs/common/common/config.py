@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     bus_queue_retry_delays_ms: str = ""
     log_level: str = "INFO"
     log_json: bool = True
+    # Prometheus metrics on a listener of their own (common.metrics): unset, the all-in-one
+    # listens on 127.0.0.1:9464 and a distributed service not at all; 0 or empty: off
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -108,6 +111,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: object) -> object:
+        return 0 if isinstance(value, str) and not value.strip() else value
 
     @field_validator("bus_retry_delays_ms", mode="before")
     @classmethod

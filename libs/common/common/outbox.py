@@ -20,13 +20,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select
+from sqlalchemy import DateTime, Index, Integer, String, Text, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.bus.port import Bus
 from common.db import Database
 from common.events import Envelope, Event
+from common.metrics import watch_outbox
 from common.migrations import upgrade
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,18 @@ class OutboxRelay:
             if not more:
                 return total
 
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """How many events wait to be published, and when the oldest was written (metrics)."""
+        async with self._sessionmaker() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(OutboxMessage.created_at)).where(
+                        OutboxMessage.published_at.is_(None)
+                    )
+                )
+            ).one()
+        return int(count), oldest
+
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
@@ -236,9 +249,11 @@ async def database_with_outbox(
     if migrate:
         await upgrade(migrations, database.url)
     relay = OutboxRelay(database.sessionmaker, bus)
+    unwatch = watch_outbox(database.url, relay.backlog)
     relay.start()
     try:
         yield relay
     finally:
+        unwatch()
         await relay.stop()
         await database.dispose()
