@@ -11,6 +11,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from common import tracing
+
 MAIL_ACTIVATION = "mail.activation"
 MAIL_PASSWORD_RESET = "mail.password_reset"
 VIDEO_UPLOADED = "video.uploaded"
@@ -22,12 +24,16 @@ EventT = TypeVar("EventT", bound=BaseModel)
 
 
 class Envelope(BaseModel):
-    """What is on the wire: a routing key, a unique id and the event's payload."""
+    """What is on the wire: a routing key, a unique id and the event's payload.
+
+    `headers`: the request id and W3C trace context of the request that caused the event
+    (`common.tracing`), so its consumer logs and traces under them."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     routing_key: str
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     payload: dict[str, Any]
+    headers: dict[str, str] = Field(default_factory=dict)
 
     def parse(self, model: type[EventT]) -> EventT:
         return model.model_validate(self.payload)
@@ -43,7 +49,12 @@ class Event(BaseModel):
         return self.ROUTING_KEY
 
     def envelope(self) -> Envelope:
-        return Envelope(routing_key=self.routing_key, payload=self.model_dump(mode="json"))
+        """The event on the wire, in the current request's context (captured now)."""
+        return Envelope(
+            routing_key=self.routing_key,
+            payload=self.model_dump(mode="json"),
+            headers=tracing.headers(),
+        )
 
 
 MailKind = Literal["activation", "password_reset"]

@@ -24,6 +24,7 @@ from sqlalchemy import DateTime, Index, Integer, String, Text, delete, func, sel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from common import tracing
 from common.bus.port import Bus
 from common.db import Database
 from common.events import Envelope, Event
@@ -56,8 +57,13 @@ class OutboxMessage(OutboxBase):
 
 
 def add_to_outbox(session: AsyncSession, event: Event | Envelope) -> Envelope:
-    """Stage `event` in the caller's transaction; it is sent once the caller commits."""
+    """Stage `event` in the caller's transaction; it is sent once the caller commits.
+
+    The row keeps the caller's request id and trace context (`common.tracing`): the relay
+    publishes in them, later and in another task."""
     envelope = event if isinstance(event, Envelope) else event.envelope()
+    if not envelope.headers:
+        envelope = envelope.model_copy(update={"headers": tracing.headers()})
     session.add(
         OutboxMessage(
             id=str(envelope.id),

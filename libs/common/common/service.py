@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from common import tracing
 from common.config import Settings
 from common.httpserver import server_options
 from common.logging import configure_logging
@@ -67,6 +68,8 @@ def main(
         asyncio.run(upgrade(migrations, settings.database_url))
         return
     port = args.port or (settings.port if name == "gateway" else default_port)
+    tracing.setup(name)  # before engines and apps are made; a no-op without an OTLP endpoint
     ports = Ports.from_settings(settings)
     app = owning_ports(create_app(settings, ports), ports)
+    app = tracing.instrument_app(app)  # request id and trace context in, X-Request-ID out
     uvicorn.run(app, host=args.host, port=port, **server_options(settings))

@@ -17,6 +17,7 @@ import gateway.app
 import identity.app
 import mailer.app
 import transcoder.app
+from common import tracing
 from common.asgi_transport import StreamingASGITransport
 from common.config import Settings
 from common.ports import Ports
@@ -34,11 +35,14 @@ def embedded_settings(settings: Settings) -> Settings:
 
 def build_app(settings: Settings, ports: Ports | None = None) -> FastAPI:
     settings = embedded_settings(settings)
+    tracing.setup("allinone")  # before engines and apps are made; a no-op without OTLP
     ports = ports or Ports.from_settings(settings)
     keys = signing_keypair(settings)
 
     identity_app = identity.app.create_app(settings, ports, private_key_pem=keys.private_pem)
     catalog_app = catalog.app.create_app(settings, ports)
+    for upstream_app in (identity_app, catalog_app):  # the gateway's does it itself
+        tracing.instrument_app(upstream_app)
     workers = [mailer.app.create_app(settings, ports), transcoder.app.create_app(settings, ports)]
     app = gateway.app.create_app(
         settings,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 from fastapi import FastAPI
 
+from common import tracing
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
@@ -93,4 +94,5 @@ def create_app(
                 name=spec.name if pattern == spec.path else f"{spec.name}_twin",
                 include_in_schema=False,
             )
-    return app
+    # every answer names its X-Request-ID; the id and trace context go on to the upstreams
+    return tracing.instrument_app(app)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import quote
@@ -14,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from common import tracing
 from common.config import Settings
 from common.errors import error_response
 from common.security.principal import IDENTITY_HEADERS, Principal
@@ -34,6 +33,8 @@ _REPLACED = frozenset(
         "x-forwarded-proto",
         "x-real-ip",
         "x-request-id",
+        "traceparent",  # the gateway's own trace context goes on (common.tracing)
+        "tracestate",
         *IDENTITY_HEADERS,
     }
 )
@@ -41,7 +42,6 @@ _REPLACED = frozenset(
 _RESPONSE_DROPPED = frozenset({"date", "server"})
 # describe the upstream's body, not the JSON that replaces it
 _BODY_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding"})
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def _is_hop_by_hop(name: str, connection_listed: frozenset[str]) -> bool:
@@ -98,9 +98,12 @@ class Proxy:
     ) -> Response:
         """Stream `request` to `upstream`; `body`, when given, is its body already read."""
         client = self.clients[upstream]
-        request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
+        # the request context (common.tracing) made or kept it; without one, made here
+        request_id = (
+            tracing.current_request_id()
+            or tracing.sane_request_id(request.headers.get("x-request-id"))
+            or tracing.new_request_id()
+        )
         content = body if body is not None else (request.stream() if has_body(request) else None)
         outgoing = httpx.Request(
             request.method,
@@ -161,6 +164,7 @@ def _request_headers(
     if host := request.headers.get("host"):
         extra.append(("x-forwarded-host", host))
     extra.append(("x-request-id", request_id))
+    extra.extend((k, v) for k, v in tracing.headers().items() if k in tracing.TRACE_HEADERS)
     headers.extend((n.encode(), v.encode()) for n, v in extra)
     return headers
 

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common import tracing
 from common.bus.port import Handler, ParkedCounter, plan_after_failure, retry_schedules
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
+from common.metrics import dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,10 @@ class InMemoryBus:
 
     async def publish(self, envelope: Envelope) -> None:
         self._require_started()
+        with tracing.producing(envelope) as traced:
+            self._publish(traced)
+
+    def _publish(self, envelope: Envelope) -> None:
         targets = [
             spec.name
             for spec in QUEUES.values()
@@ -168,6 +174,12 @@ class InMemoryBus:
 
     async def _deliver(self, queue: str, handler: Handler, delivery: _Delivery) -> None:
         envelope = Envelope.model_validate_json(delivery.body)
+        with tracing.consuming(envelope, queue):
+            await self._run(queue, handler, delivery, envelope)
+
+    async def _run(
+        self, queue: str, handler: Handler, delivery: _Delivery, envelope: Envelope
+    ) -> None:
         attempt = delivery.attempts + 1
         try:
             await handler(envelope)
@@ -186,6 +198,7 @@ class InMemoryBus:
             if plan.retry_delay_ms is None:
                 self._dead[queue].append(_Parked(delivery.body, plan.park_reason))
                 self.parked[queue] += 1
+                dead_lettered(queue)
             else:
                 retry = _Delivery(delivery.body, attempt)
                 timer = asyncio.create_task(

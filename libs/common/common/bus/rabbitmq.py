@@ -34,9 +34,11 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
+from common import tracing
 from common.bus.port import Handler, ParkedCounter, plan_after_failure, retry_schedules
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
+from common.metrics import dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,10 @@ class RabbitMQBus:
     # ------------------------------------------------------------------ publish
 
     async def publish(self, envelope: Envelope) -> None:
+        with tracing.producing(envelope) as traced:
+            await self._publish(traced)
+
+    async def _publish(self, envelope: Envelope) -> None:
         exchange = _require(self._exchange)
         message = aio_pika.Message(
             body=envelope.model_dump_json().encode(),
@@ -224,6 +230,12 @@ class RabbitMQBus:
             log.error("unparsable message on %s, parking it: %s", queue, exc)
             await self._move(message, dead_queue_name(queue), 0, reason=f"unparsable: {exc}")
             return
+        with tracing.consuming(envelope, queue):
+            await self._run(queue, handler, message, envelope)
+
+    async def _run(
+        self, queue: str, handler: Handler, message: AbstractIncomingMessage, envelope: Envelope
+    ) -> None:
         attempt = _attempts(message) + 1
         try:
             await handler(envelope)
@@ -283,6 +295,7 @@ class RabbitMQBus:
         await message.ack()
         if reason is not None:
             self.parked[target.removesuffix(".dead")] += 1
+            dead_lettered(target.removesuffix(".dead"))
 
     # ------------------------------------------------------------------ dead letters
 
