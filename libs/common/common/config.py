@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     s3_bucket: str = "videoflix"
     s3_secure: bool = False
     s3_region: str = "us-east-1"
+    # how long `serve` and `migrate` wait, retrying with backoff, for backing services to answer
+    startup_timeout_seconds: float = Field(default=300.0, ge=0)
 
     # upstreams, for the gateway in the distributed wiring
     identity_url: str = "http://127.0.0.1:8001"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlalchemy.types import TypeDecorator
 
 from common.private_files import private_directory, restrict, touch_private
@@ -90,6 +90,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def connect_once(url: str) -> None:
+    """Open one connection to `url` and run `SELECT 1`; raises what the driver raises (start-up
+    waits on it: `common.startup.until_up`)."""
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -7,16 +7,24 @@ of every service's `migrations/env.py`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData, pool, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from common.db import async_url, is_sqlite, prepare_sqlite_file
+from common.db import async_url, connect_once, is_sqlite, prepare_sqlite_file
+
+log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x56464C58  # "VFLX": the advisory lock held while a database migrates
+_NO_SUCH_DATABASE = "3D000"  # invalid_catalog_name
+_NOT_ALLOWED = {"42501", "28000"}  # insufficient_privilege, invalid_authorization_specification
+_MAINTENANCE_DATABASE = "postgres"
 
 
 def alembic_config(script_location: Path, url: str) -> Config:
@@ -33,6 +41,55 @@ async def upgrade(script_location: Path, url: str) -> None:
     if is_sqlite(url):
         prepare_sqlite_file(url)
     await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+async def create_database_if_missing(url: str) -> None:
+    """PostgreSQL: create the database `url` names if it does not exist yet, from the server's
+    `postgres` maintenance database. A refusal (a role without CREATEDB) is logged, not
+    raised: an operator makes the database, or migrating then says it is missing. A server
+    that does not answer raises, so that start-up can wait for it. SQLite needs nothing: its
+    file is made on first use."""
+    if is_sqlite(url):
+        return
+    try:
+        await connect_once(url)
+        return
+    except DBAPIError as exc:
+        if _sqlstate(exc) != _NO_SUCH_DATABASE:
+            raise
+    target = make_url(async_url(url))
+    name = target.database
+    assert name, "a PostgreSQL URL names its database"
+    engine = create_async_engine(
+        target.set(database=_MAINTENANCE_DATABASE),
+        poolclass=pool.NullPool,
+        isolation_level="AUTOCOMMIT",  # CREATE DATABASE cannot run in a transaction
+    )
+    quoted = engine.dialect.identifier_preparer.quote(name)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f"CREATE DATABASE {quoted}"))
+        log.info("created database %s", name)
+    except DBAPIError as exc:
+        try:
+            await connect_once(url)  # another replica created it meanwhile
+            return
+        except DBAPIError:
+            pass
+        hint = "grant the role CREATEDB" if _sqlstate(exc) in _NOT_ALLOWED else "see the error"
+        log.warning(
+            "database %s does not exist and could not be created from %r (%s): create it, or %s",
+            name,
+            _MAINTENANCE_DATABASE,
+            exc.orig,
+            hint,
+        )
+    finally:
+        await engine.dispose()
 
 
 def run_env(*metadata: MetaData) -> None:

@@ -1,5 +1,5 @@
 from common.service import main
-from gateway.app import create_app
+from gateway.app import PORTS, create_app
 
 if __name__ == "__main__":
-    main("gateway", create_app)
+    main("gateway", create_app, ports=PORTS)

@@ -12,7 +12,7 @@ from common import tracing
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.ports import Ports
+from common.ports import Need, Ports
 from common.security.keys import verification_key
 from common.security.tokens import TokenVerifier
 from gateway.auth import Authenticator
@@ -24,6 +24,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.routes import ROUTES, Upstream
 
 VERSION = "1.0.0"
+PORTS: frozenset[Need] = frozenset({"kv"})
 
 
 def create_app(
@@ -66,7 +67,8 @@ def create_app(
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)  # outermost
 
     async def upstream_ready(name: str) -> bool:
-        response = await proxy.clients[name].get("/healthz")
+        """Ready when the upstream says it can serve (its `/readyz`), not merely that it runs."""
+        response = await proxy.clients[name].get("/readyz")
         return response.status_code == 200
 
     app.include_router(

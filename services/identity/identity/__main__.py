@@ -1,4 +1,4 @@
 from common.service import main
-from identity.app import MIGRATIONS, create_app
+from identity.app import MIGRATIONS, PORTS, create_app
 
-main("identity", create_app, migrations=MIGRATIONS, default_port=8001)
+main("identity", create_app, migrations=MIGRATIONS, default_port=8001, ports=PORTS)

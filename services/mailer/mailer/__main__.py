@@ -11,7 +11,7 @@ import sys
 from common.bus.__main__ import main as bus_main
 from common.bus.topology import MAILER
 from common.service import main
-from mailer.app import create_app
+from mailer.app import PORTS, create_app
 
 PARKED_COMMANDS = {"parked": "parked", "replay-parked": "replay"}
 
@@ -19,4 +19,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] in PARKED_COMMANDS:
         command = PARKED_COMMANDS[sys.argv[1]]
         sys.exit(bus_main([command, MAILER.name, *sys.argv[2:]], prog="python -m mailer"))
-    main("mailer", create_app, default_port=8004)
+    main("mailer", create_app, default_port=8004, ports=PORTS)

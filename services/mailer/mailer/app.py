@@ -12,11 +12,12 @@ from common.bus.topology import MAILER
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import Check, health_router
-from common.ports import Ports
+from common.ports import Need, Ports
 from mailer.consumer import MailConsumer
 from mailer.delivery import Sender, SmtpSender, create_sender
 
 PREFETCH = 5
+PORTS: frozenset[Need] = frozenset({"bus", "kv"})
 
 
 def create_app(settings: Settings, ports: Ports, *, sender: Sender | None = None) -> FastAPI:
@@ -37,10 +38,13 @@ def create_app(settings: Settings, ports: Ports, *, sender: Sender | None = None
         openapi_url=None,
     )
     install_error_handlers(app)
-    checks: dict[str, Check] = {"bus": ports.bus.ping, "kv": ports.kv.ping}
+    # SMTP is reported, not required: a relay that is down now gets the mail later (retries)
+    reported: dict[str, Check] = {}
     if isinstance(sender, SmtpSender):
-        checks["smtp"] = throttled(sender.ping)
-    app.include_router(health_router(checks))
+        reported["smtp"] = throttled(sender.ping)
+    app.include_router(
+        health_router({"bus": ports.bus.ping, "kv": ports.kv.ping}, reported=reported)
+    )
     app.state.consumer = consumer
     return app
 

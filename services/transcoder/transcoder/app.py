@@ -17,10 +17,12 @@ from common.bus.topology import TRANSCODER
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.ports import Ports
+from common.ports import Need, Ports
 from transcoder.config import TranscoderSettings
 from transcoder.consumer import Transcoder
 from transcoder.tools import Tools, log_tools, resolve_tools
+
+PORTS: frozenset[Need] = frozenset({"bus", "store"})
 
 
 def create_app(
