@@ -106,16 +106,15 @@ def _new_root() -> otel_context.Context:
 
 
 @contextlib.contextmanager
-def restored(carrier: Mapping[str, str], *, keep_current: bool = False) -> Iterator[None]:
+def restored(carrier: Mapping[str, str], *, trace_context: bool = True) -> Iterator[None]:
     """Run the block with the request id and trace context `carrier` names (as `headers()`
-    wrote them); what is missing or malformed is made afresh. `keep_current`: a valid span
-    already current (OTel's server span) wins over the carrier's trace context."""
-    current = trace.get_current_span().get_span_context().is_valid
-    if keep_current and current:
-        ctx = otel_context.get_current()
-    else:
-        ctx = _propagator.extract(carrier, context=otel_context.Context())
-        if not trace.get_current_span(ctx).get_span_context().is_valid:
+    wrote them); what is missing or malformed is made afresh (the trace context only without
+    an SDK: with one, the first span started inside is the root). `trace_context=False`:
+    an empty trace context instead, for a block whose instrumentation extracts it itself."""
+    ctx = otel_context.Context()
+    if trace_context:
+        ctx = _propagator.extract(carrier, context=ctx)
+        if _tracer is None and not trace.get_current_span(ctx).get_span_context().is_valid:
             ctx = _new_root()
     request_id = sane_request_id(carrier.get(REQUEST_ID_HEADER)) or new_request_id()
     token = otel_context.attach(ctx)
@@ -194,7 +193,8 @@ class RequestContextMiddleware:
             name = raw_name.decode("latin-1").lower()
             if name in wanted and name not in carrier:
                 carrier[name] = raw_value.decode("latin-1")
-        with restored(carrier, keep_current=True):
+        # with an SDK, OTel's middleware (inside this one) extracts it and starts the server span
+        with restored(carrier, trace_context=_tracer is None):
             request_id = (current_request_id() or "").encode()
 
             async def send_with_id(message: Message) -> None:
@@ -211,6 +211,11 @@ def instrument_app(app: AppT) -> AppT:
     """Give `app` the request context (outermost, so even a 500 of Starlette's own error
     middleware names its request id) and, when tracing, OTel's FastAPI instrumentation.
     Call before the app starts; calling again is harmless."""
+    if _provider is not None and not getattr(app, "_is_instrumented_by_opentelemetry", False):
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        # first: it wants Starlette's error middleware on top of the stack it wraps
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider)  # type: ignore[arg-type]
     if not getattr(app, "_videoflix_request_context", False):
         build = app.build_middleware_stack
 
@@ -219,10 +224,6 @@ def instrument_app(app: AppT) -> AppT:
 
         app.build_middleware_stack = build_with_context  # type: ignore[method-assign]
         app._videoflix_request_context = True  # type: ignore[attr-defined]
-    if _provider is not None and not getattr(app, "_is_instrumented_by_opentelemetry", False):
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider)  # type: ignore[arg-type]
     return app
 
 

@@ -124,6 +124,10 @@ class Proxy:
         except Exception as exc:
             log.warning("%s answered badly: %r", upstream, exc, exc_info=True)
             return error_response(502)
+        # the gateway's line in the request's trail (uvicorn's access log says as much, later)
+        log.debug(
+            "%s %s: %s answered %d", request.method, request.url.path, upstream, answer.status_code
+        )
         return await _relay(answer, request_id)
 
 
