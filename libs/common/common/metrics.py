@@ -15,12 +15,13 @@ deploy/prometheus and deploy/grafana use these names, and a test holds them to t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
@@ -31,6 +32,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
+_Handler = TypeVar("_Handler", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 ALLINONE_DEFAULT_PORT = 9464
 SCRAPE_QUERY_TIMEOUT = 2.0  # seconds a scrape waits for a gauge computed from a database
@@ -106,6 +108,20 @@ def transcode_finished(
         TRANSCODE_DURATION.observe(seconds)
         if media_seconds and seconds > 0:
             TRANSCODE_REALTIME_FACTOR.observe(media_seconds / seconds)
+
+
+def in_progress(gauge: Gauge) -> Callable[[_Handler], _Handler]:
+    """Decorate an async handler: `gauge` counts the calls under way."""
+
+    def decorate(handler: _Handler) -> _Handler:
+        @functools.wraps(handler)
+        async def tracked(*args: Any, **kwargs: Any) -> Any:
+            with gauge.track_inprogress():
+                return await handler(*args, **kwargs)
+
+        return cast(_Handler, tracked)
+
+    return decorate
 
 
 def mail_sent(kind: str, outcome: str) -> None:

@@ -23,6 +23,7 @@ from common.config import Settings
 from common.db import connect_once, is_sqlite
 from common.httpserver import server_options
 from common.logging import configure_logging
+from common.metrics import serve_metrics
 from common.migrations import create_database_if_missing, upgrade
 from common.ports import ALL_PORTS, Need, Ports
 from common.startup import until_up, where
@@ -88,6 +89,7 @@ def main(
     database_url = settings.database_url_for(name) if migrations is not None else ""
     app = owning_ports(create_app(settings, bundle), bundle, database_url=database_url)
     app = tracing.instrument_app(app)  # request id and trace context in, X-Request-ID out
+    serve_metrics(settings.metrics_port, args.host, allinone=False)  # its own listener
     uvicorn.run(app, host=args.host, port=port, **server_options(settings))
 
 

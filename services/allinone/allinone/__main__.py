@@ -10,6 +10,7 @@ from allinone.app import build_app, embedded_settings
 from common.config import Settings
 from common.httpserver import server_options
 from common.logging import configure_logging
+from common.metrics import serve_metrics
 
 
 def banner(settings: Settings) -> str:
@@ -37,6 +38,7 @@ def main() -> None:
     settings = embedded_settings(Settings())
     configure_logging("allinone", level=settings.log_level, json=False)
     print(banner(settings), flush=True)
+    serve_metrics(settings.metrics_port, "127.0.0.1", allinone=True)  # one for the process
     uvicorn.run(build_app(settings), host=args.host, port=settings.port, **server_options(settings))
 
 

@@ -22,6 +22,7 @@ from common.config import Settings
 from common.db import Database
 from common.errors import install_error_handlers
 from common.health import health_router
+from common.metrics import instrument
 from common.outbox import database_with_outbox
 from common.ports import Need, Ports
 
@@ -65,6 +66,7 @@ def create_app(
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False
     install_error_handlers(app)  # refusals included
+    instrument(app, "catalog")
     app.include_router(admin_router)
     app.include_router(video_router)
     app.include_router(thumbnail_router)

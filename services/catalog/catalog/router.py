@@ -24,6 +24,7 @@ from catalog.formstream import FormStream, MalformedForm, NotMultipart
 from catalog.refusals import MalformedBody, UploadTooLarge
 from catalog.schemas import CATEGORY_MAX, DESCRIPTION_MAX, TITLE_MAX, AdminVideo, PublicVideo
 from common.http import SlashOptionalRouter
+from common.metrics import segment_sent
 from common.openapi import error_responses
 from common.refusals import Invalid, NotFound, TooLarge, Unsupported
 from common.security.principal import require_admin, require_user
@@ -276,13 +277,14 @@ async def rendition_segment(
     if not media.SEGMENT_NAME.fullmatch(segment):
         raise NotFound
     rendition = await videos.serving_rendition(video_id, resolution)
-    return await object_response(
+    response = await object_response(
         request,
         videos.store,
         media.segment_key(video_id, rendition, segment),
         media_type=media.SEGMENT_TYPE,
         cache_control=SEGMENT_CACHE,
     )
+    return segment_sent(response)
 
 
 # ---------------------------------------------------------------------- public

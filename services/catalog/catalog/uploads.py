@@ -24,6 +24,7 @@ from catalog.refusals import MalformedBody, UploadTooLarge
 from catalog.schemas import AdminVideo, VideoCreateIn, admin_video
 from common.config import Settings
 from common.db import utcnow
+from common.metrics import upload_stored
 from common.refusals import invalid
 from common.storage import ObjectStore
 from common.storage.port import ObjectInfo, ObjectTooLarge
@@ -84,6 +85,7 @@ class Uploads:
             await self._abort(video_id)
             raise
         log.info("video uploaded", extra={"video_id": video.id, "bytes": source.size})
+        upload_stored(source.size)
         return admin_video(video, self.settings.public_base_url)
 
     async def _begin(self) -> int:

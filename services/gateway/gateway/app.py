@@ -12,6 +12,7 @@ from common import tracing
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
+from common.metrics import instrument
 from common.ports import Need, Ports
 from common.security.keys import verification_key
 from common.security.tokens import TokenVerifier
@@ -64,6 +65,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    instrument(app, "gateway")
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)  # outermost
 
     async def upstream_ready(name: str) -> bool:

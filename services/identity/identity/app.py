@@ -13,6 +13,7 @@ from common.config import Settings
 from common.db import Database
 from common.errors import install_error_handlers
 from common.health import health_router
+from common.metrics import instrument
 from common.outbox import database_with_outbox
 from common.ports import Need, Ports
 from common.security.keys import signing_keypair
@@ -63,6 +64,7 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
     app = FastAPI(title="Videoflix identity", lifespan=lifespan)
     app.router.redirect_slashes = False
     install_error_handlers(app)
+    instrument(app, "identity")
     app.include_router(router)
     # a broker blip does not stop identity serving: the outbox keeps events until it is back
     app.include_router(

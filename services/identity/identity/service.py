@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.config import Settings
 from common.events import MailKind, MailRequested
 from common.kv import KeyValueStore
+from common.metrics import login_attempt
 from common.outbox import add_to_outbox
 from common.security import csrf, revocation
 from common.security.sealing import Sealer, mail_link_sealer
@@ -180,9 +181,11 @@ class AccountService:
             user = await self._user_by_email(db, email)
             if not verify_password(user.password_hash if user else None, password):
                 await self.login_throttle.failed(email, client)
+                login_attempt("invalid_credentials")
                 raise InvalidCredentials
             assert user is not None
             if not user.is_active:
+                login_attempt("inactive")
                 raise AccountInactive
             if needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
@@ -192,6 +195,7 @@ class AccountService:
             db.add(session)
             await db.commit()
         await self.login_throttle.succeeded(email, client)
+        login_attempt("succeeded")
         return self._issue(user, session, refresh_token)
 
     async def refresh(self, refresh_token: str) -> IssuedSession:

@@ -20,6 +20,7 @@ import math
 
 from common.config import Settings
 from common.kv import KeyValueStore
+from common.metrics import login_attempt
 from identity.refusals import TooManyAttempts
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class LoginThrottle:
             if await self._reached(account, self.per_account) and await self.kv.get(known) is None:
                 raise TooManyAttempts(await self._seconds_left(account))
         except TooManyAttempts:
+            login_attempt("throttled")
             raise
         except Exception as exc:
             log.warning("login throttle unavailable: %s", exc)

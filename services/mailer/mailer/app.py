@@ -12,6 +12,7 @@ from common.bus.topology import MAILER
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import Check, health_router
+from common.metrics import instrument
 from common.ports import Need, Ports
 from mailer.consumer import MailConsumer
 from mailer.delivery import Sender, SmtpSender, create_sender
@@ -38,6 +39,7 @@ def create_app(settings: Settings, ports: Ports, *, sender: Sender | None = None
         openapi_url=None,
     )
     install_error_handlers(app)
+    instrument(app, "mailer")
     # SMTP is reported, not required: a relay that is down now gets the mail later (retries)
     reported: dict[str, Check] = {}
     if isinstance(sender, SmtpSender):

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from common.kv import KeyValueStore
+from common.metrics import mail_sent
 from mailer.delivery import Sender
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,16 @@ class Mailer:
         """Returns when the mail is out (or was already); raises to have the bus retry."""
         if not await self._claim(mail_id):
             log.info("mail already sent; skipped", extra={"mail_id": mail_id, "kind": kind})
+            mail_sent(kind, "duplicate")
             return
         try:
             await self.sender.send(message, kind=kind, mail_id=mail_id)
         except BaseException:
+            mail_sent(kind, "failed")
             with contextlib.suppress(Exception):
                 await self.kv.delete(claim_key(mail_id))  # let the retry send right away
             raise
+        mail_sent(kind, "sent")
         try:
             await self.kv.set(
                 sent_key(mail_id), datetime.now(UTC).isoformat(), ttl_seconds=SENT_TTL_SECONDS

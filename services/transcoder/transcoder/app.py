@@ -17,6 +17,7 @@ from common.bus.topology import TRANSCODER
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
+from common.metrics import instrument
 from common.ports import Need, Ports
 from transcoder.config import TranscoderSettings
 from transcoder.consumer import Transcoder
@@ -50,6 +51,7 @@ def create_app(
     app.state.transcoder = worker
     app.state.tools = tools
     install_error_handlers(app)
+    instrument(app, "transcoder")
     app.include_router(
         health_router(
             {"bus": ports.bus.ping, "object_store": ports.store.ping, "ffmpeg": ffmpeg_found}

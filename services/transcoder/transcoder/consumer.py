@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from common.bus import Bus, PermanentError
 from common.events import Envelope, VideoFailed, VideoProgress, VideoUploaded
+from common.metrics import TRANSCODES_IN_PROGRESS, in_progress, transcode_finished
 from common.storage import ObjectStore
 from transcoder.config import TranscoderSettings
 from transcoder.encode import PercentHandler
@@ -45,6 +46,7 @@ class Transcoder:
         self.pipeline = Pipeline(store, settings, tools or resolve_tools(settings))
         self.progress_interval = progress_interval
 
+    @in_progress(TRANSCODES_IN_PROGRESS)
     async def handle(self, envelope: Envelope) -> None:
         try:
             job = envelope.parse(VideoUploaded)
@@ -57,11 +59,19 @@ class Transcoder:
         except MediaError as exc:
             log.warning("video %s failed: %s", job.video_id, exc.reason)
             await self.bus.publish(VideoFailed(video_id=job.video_id, reason=exc.reason).envelope())
+            transcode_finished("failed")
             return
         except Abandoned:
             log.info("video %s was deleted during transcoding; dropped the job", job.video_id)
+            transcode_finished("abandoned")
             return
+        except Exception:
+            transcode_finished("error")
+            raise
         await self.bus.publish(event.envelope())
+        transcode_finished(
+            "succeeded", seconds=time.monotonic() - started, media_seconds=event.duration
+        )
         log.info(
             "video %s ready: %s, %.1f s of video in %.1f s",
             job.video_id,
