@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: dev test test-lowest lint format migrate clean
+.PHONY: dev stack test test-lowest lint format migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 ## dev: install, migrate and start every service all-in-one on 127.0.0.1:$(PORT)
 dev: $(VENV)/.runtime
 	PORT=$(PORT) $(BIN)/python -m allinone
+
+## stack: every service its own process (two transcoders) against PostgreSQL, RabbitMQ, Redis
+## (STACK_POSTGRES_URL, STACK_RABBITMQ_URL, STACK_REDIS_URL) and S3 (S3_ENDPOINT, else moto);
+## the gateway on 127.0.0.1:$(PORT); Ctrl-C stops everything it started
+stack: $(VENV)/.dev
+	PORT=$(PORT) $(BIN)/python -m stack
 
 # hls.js for the browser tests' client; without npm those tests are skipped (CI has it)
 E2E_HLS := tests/e2e/node_modules/hls.js/dist/hls.min.js

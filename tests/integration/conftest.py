@@ -1,5 +1,8 @@
 """The distributed wiring for integration tests: every service as its own process over the
-real PostgreSQL (a database per service), RabbitMQ, Redis and S3 server, mail over SMTP."""
+real PostgreSQL (a database per service), RabbitMQ, Redis and S3 server, mail over SMTP.
+
+The stack is started by the `stack` package, the very code `make stack` runs; only the servers
+(and the vhost, key prefix and bucket, from tests/support/services.py) come from the tests."""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from common.security.keys import generate_keypair
-from common.security.sealing import generate_key
+from stack.backing import Names, S3Server, Servers, provision, release
+from stack.wiring import Platform
 from tests.support.faults import StackEnv
 from tests.support.integration import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
-from tests.support.processes import ServiceProcess
 from tests.support.services import RedisTarget, S3Target, SmtpCapture
 
 
@@ -28,76 +30,40 @@ def stack_env() -> StackEnv:
 async def stack(
     stack_env: StackEnv,
     tmp_path: Path,
-    postgres_databases,  # type: ignore[no-untyped-def]
+    postgres_server_url: str,
     rabbitmq_url: str,
     redis_target: RedisTarget,
     s3_target: S3Target,
     smtp_capture: SmtpCapture,
 ) -> AsyncIterator[Stack]:
-    keys = generate_keypair()
-    link_key = generate_key()  # MAIL_LINK_KEY: identity and the mailer only
-    shared = {
-        "RABBITMQ_URL": rabbitmq_url,
-        "REDIS_URL": redis_target.url,
-        "REDIS_KEY_PREFIX": redis_target.prefix,
-        "S3_ENDPOINT": s3_target.endpoint,
-        "S3_ACCESS_KEY": s3_target.access_key,
-        "S3_SECRET_KEY": s3_target.secret_key,
-        "S3_BUCKET": s3_target.bucket,
-        "JWT_PUBLIC_KEY": keys.public_pem,
-        "DATA_DIR": str(tmp_path / "data"),
-        "BUS_RETRY_DELAYS_MS": "200,500",
-        "ENVIRONMENT": "test",
-        "ADMIN_EMAIL": ADMIN_EMAIL,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "TRANSCODE_PRESET": "ultrafast",
-    }
-    identity = ServiceProcess(
-        "identity",
-        {
-            **shared,
-            "DATABASE_URL": await postgres_databases(),
-            "JWT_PRIVATE_KEY": keys.private_pem,
-            "MAIL_LINK_KEY": link_key,
+    servers = Servers(
+        postgres_url=postgres_server_url,
+        rabbitmq_url=rabbitmq_url,  # a vhost of the test's own where one can be made
+        redis_url=redis_target.url,
+        s3=S3Server(s3_target.endpoint, s3_target.access_key, s3_target.secret_key),
+    )
+    names = Names.throwaway("vf_test", bucket=s3_target.bucket, redis_prefix=redis_target.prefix)
+    resources = await provision(servers, names)
+    platform = Platform(
+        resources,
+        log_dir=tmp_path,
+        data_dir=tmp_path / "data",
+        env={
+            "BUS_RETRY_DELAYS_MS": "200,500",
+            "ENVIRONMENT": "test",
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "TRANSCODE_PRESET": "ultrafast",
         },
-        tmp_path,
+        smtp=(smtp_capture.host, smtp_capture.port),
+        # one: the fault tests kill "the" transcoder mid-job and watch its FFmpeg; `make
+        # stack` (and tests/integration/test_stack.py) run two
+        transcoders=1,
+        overrides=stack_env,
     )
-    catalog = ServiceProcess(
-        "catalog", {**shared, "DATABASE_URL": await postgres_databases()}, tmp_path
-    )
-    mailer = ServiceProcess(
-        "mailer",
-        {
-            **shared,
-            "SMTP_HOST": smtp_capture.host,
-            "SMTP_PORT": str(smtp_capture.port),
-            "MAIL_LINK_KEY": link_key,
-        },
-        tmp_path,
-    )
-    transcoder = ServiceProcess("transcoder", shared, tmp_path)
-    for service in (identity, catalog):
-        await asyncio.to_thread(service.run, "migrate")
-    gateway = ServiceProcess(
-        "gateway",
-        {**shared, "IDENTITY_URL": identity.url, "CATALOG_URL": catalog.url},
-        tmp_path,
-    )
-    processes = {
-        "identity": identity,
-        "catalog": catalog,
-        "mailer": mailer,
-        "transcoder": transcoder,
-        "gateway": gateway,
-    }
-    for name, process in processes.items():
-        process.env.update(stack_env(name, process.env))
     try:
-        for p in processes.values():
-            p.start()
-        for p in processes.values():
-            await asyncio.to_thread(p.wait_ready)
-        yield Stack(processes, smtp_capture, s3_target)
+        await asyncio.to_thread(platform.up, 60)
+        yield Stack(platform.processes, smtp_capture, s3_target)
     finally:
-        for p in reversed(processes.values()):
-            p.stop()
+        await asyncio.to_thread(platform.down)
+        await release(resources)

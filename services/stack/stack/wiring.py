@@ -1,0 +1,105 @@
+"""The processes of the platform in the distributed wiring, and each one's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from stack.backing import Resources
+from stack.processes import ServiceProcess, StackError
+
+EnvOverrides = Callable[[str, dict[str, str]], dict[str, str]]
+"""A service's environment overrides, from its name and environment (e.g. the fault tests
+route a service through a proxy in front of its database)."""
+
+
+def no_overrides(_name: str, _env: dict[str, str]) -> dict[str, str]:
+    return {}
+
+
+class Platform:
+    """identity, catalog, the mailer, `transcoders` transcoders and the gateway, each its own
+    process, wired to `resources`; `env` is added to every service's environment, `smtp`
+    (host, port) to the mailer's (without it the mailer logs mail and keeps it in DATA_DIR)."""
+
+    def __init__(
+        self,
+        resources: Resources,
+        *,
+        log_dir: Path,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        smtp: tuple[str, int] | None = None,
+        gateway_port: int | None = None,
+        transcoders: int = 2,
+        overrides: EnvOverrides = no_overrides,
+    ) -> None:
+        servers, names, keys = resources.servers, resources.names, resources.keys
+        shared = {
+            "RABBITMQ_URL": resources.rabbitmq_url,
+            "REDIS_URL": servers.redis_url,
+            "REDIS_KEY_PREFIX": names.key_prefix,
+            "S3_ENDPOINT": servers.s3.endpoint,
+            "S3_ACCESS_KEY": servers.s3.access_key,
+            "S3_SECRET_KEY": servers.s3.secret_key,
+            "S3_BUCKET": names.s3_bucket,
+            "S3_SECURE": str(servers.s3.secure).lower(),
+            "JWT_PUBLIC_KEY": keys.public_pem,
+            "DATA_DIR": str(data_dir),
+            **({"BUS_EXCHANGE": resources.bus_exchange} if resources.bus_exchange else {}),
+            **(env or {}),
+        }
+        mail = {"SMTP_HOST": smtp[0], "SMTP_PORT": str(smtp[1])} if smtp else {}
+        link = {"MAIL_LINK_KEY": resources.mail_link_key}  # identity and the mailer only
+
+        def process(module: str, extra: Mapping[str, str], **kw: object) -> ServiceProcess:
+            return ServiceProcess(module, {**shared, **extra}, log_dir, **kw)  # type: ignore[arg-type]
+
+        identity = process(
+            "identity",
+            {
+                "DATABASE_URL": resources.database_urls["identity"],
+                "JWT_PRIVATE_KEY": keys.private_pem,
+                **link,
+            },
+        )
+        catalog = process("catalog", {"DATABASE_URL": resources.database_urls["catalog"]})
+        self.processes: dict[str, ServiceProcess] = {
+            "identity": identity,
+            "catalog": catalog,
+            "mailer": process("mailer", {**link, **mail}),
+        }
+        for n in range(1, transcoders + 1):
+            name = "transcoder" if n == 1 else f"transcoder-{n}"
+            self.processes[name] = process("transcoder", {}, name=name)
+        # One gateway for now. The edge of issue 15 (nginx) will put a second one beside it
+        # here ("gateway-2", same environment, a port of its own) and listen on PORT itself.
+        self.processes["gateway"] = process(
+            "gateway",
+            {"IDENTITY_URL": identity.url, "CATALOG_URL": catalog.url},
+            port=gateway_port,
+        )
+        self.overrides = overrides
+
+    @property
+    def gateway_url(self) -> str:
+        return self.processes["gateway"].url
+
+    def up(self, timeout: float = 90, *, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Migrate, then start every process and wait until each `/readyz` answers. The
+        overrides apply to the services, not to the migrations. Blocking."""
+        for name in ("identity", "catalog"):
+            if cancelled():
+                raise StackError("cancelled")
+            self.processes[name].run("migrate")
+        for name, process in self.processes.items():
+            process.env.update(self.overrides(name, process.env))
+        for process in self.processes.values():
+            process.start()
+        for process in self.processes.values():
+            process.wait_ready(timeout, cancelled=cancelled)
+
+    def down(self) -> None:
+        """Stop every process, the gateway first (SIGTERM, SIGKILL after 15 s). Blocking."""
+        for process in reversed(self.processes.values()):
+            process.stop()
