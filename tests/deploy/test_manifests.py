@@ -255,7 +255,7 @@ def test_compose_publishes_only_the_gateway_and_development_uis() -> None:
             for published in ports:
                 assert host_port(published)[0] == "127.0.0.1", f"{name}: {published}"
     published = {n for n, s in compose().items() if s.get("ports")}
-    assert published == {"gateway", "rabbitmq", "minio", "mailpit"}
+    assert published == {"gateway", "rabbitmq", "minio", "mailpit", "prometheus", "grafana"}
 
 
 def test_compose_healthchecks_probe_readyz_on_the_service_port() -> None:
@@ -556,7 +556,8 @@ def test_deployments_probe_readyz_and_healthz_on_the_service_port() -> None:
     for service in services():
         container = the_container(objects("Deployment")[service])
         port = listening_port(container["command"], literal_env(container))
-        declared = [p["containerPort"] for p in container["ports"]]
+        # besides METRICS_PORT (tests/deploy/test_observability.py)
+        declared = [p["containerPort"] for p in container["ports"] if p["name"] != "metrics"]
         assert declared == [port], f"{service} listens on {port}, declares {declared}"
         for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
             get = container.get(probe, {}).get("httpGet")
