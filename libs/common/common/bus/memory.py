@@ -19,7 +19,6 @@ from common.bus.port import Handler, ParkedCounter, plan_after_failure, retry_sc
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
 from common.metrics import dead_lettered
-from common.metrics import dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +198,6 @@ class InMemoryBus:
             if plan.retry_delay_ms is None:
                 self._dead[queue].append(_Parked(delivery.body, plan.park_reason))
                 self.parked[queue] += 1
-                dead_lettered(queue)
                 dead_lettered(queue)
             else:
                 retry = _Delivery(delivery.body, attempt)

@@ -39,7 +39,6 @@ from common.bus.port import Handler, ParkedCounter, plan_after_failure, retry_sc
 from common.bus.topology import QUEUES, QueueSpec
 from common.events import Envelope
 from common.metrics import dead_lettered
-from common.metrics import dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +295,6 @@ class RabbitMQBus:
         await message.ack()
         if reason is not None:
             self.parked[target.removesuffix(".dead")] += 1
-            dead_lettered(target.removesuffix(".dead"))
             dead_lettered(target.removesuffix(".dead"))
 
     # ------------------------------------------------------------------ dead letters
