@@ -185,7 +185,13 @@ async def test_make_stack_runs_a_journey_and_stops_on_ctrl_c(
         assert command.poll() is None, output.text[-5000:]
         assert f"{READY} http://127.0.0.1:{port}" in output.text
         for name in ("identity", "catalog", "mailer", "transcoder", "transcoder-2", "gateway"):
-            assert re.search(rf"^\s+{name}:\s+http://127\.0\.0\.1:\d+", output.text, re.M), name
+            line = re.search(rf"^\s+{name}:\s+http://127\.0\.0\.1:\d+.*$", output.text, re.M)
+            assert line, name
+            metrics = re.search(r"metrics: :(\d+)/metrics", line[0])  # each its own listener
+            assert metrics, line[0]
+            async with httpx.AsyncClient() as client:
+                scraped = await client.get(f"http://127.0.0.1:{metrics[1]}/metrics")
+            assert scraped.status_code == 200, name
         assert f"SMTP {smtp_capture.host}:{smtp_capture.port}" in output.text
         made = re.search(r"databases: (\S+)_identity, ", output.text)
         assert made, output.text

@@ -68,7 +68,8 @@ def banner(platform: Platform, resources: Resources, settings: Settings, data_di
         "Videoflix stack is running (every service its own process)",
         f"  Gateway:       {platform.gateway_url}/api/   docs: /api/docs",
         *(
-            f"  {name + ':':<14}{p.url}   log: {p.log_path}"
+            f"  {name + ':':<14}{p.url}   metrics: :{p.env.get('METRICS_PORT', '-')}/metrics"
+            f"   log: {p.log_path}"
             for name, p in platform.processes.items()
         ),
         f"  Admin:         {settings.admin_email} / {settings.admin_password}",
@@ -161,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             smtp=(settings.smtp_host, settings.smtp_port) if settings.smtp_host else None,
             gateway_port=settings.port,
             transcoders=args.transcoders,
+            metrics=True,
         )
         say(f"migrating, then starting {len(platform.processes)} processes (logs: {log_dir})")
         platform.up(cancelled=stopping.is_set)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stack.backing import Resources
-from stack.processes import ServiceProcess, StackError
+from stack.processes import ServiceProcess, StackError, free_port
 
 EnvOverrides = Callable[[str, dict[str, str]], dict[str, str]]
 """A service's environment overrides, from its name and environment (e.g. the fault tests
@@ -20,7 +20,8 @@ def no_overrides(_name: str, _env: dict[str, str]) -> dict[str, str]:
 class Platform:
     """identity, catalog, the mailer, `transcoders` transcoders and the gateway, each its own
     process, wired to `resources`; `env` is added to every service's environment, `smtp`
-    (host, port) to the mailer's (without it the mailer logs mail and keeps it in DATA_DIR)."""
+    (host, port) to the mailer's (without it the mailer logs mail and keeps it in DATA_DIR);
+    `metrics`: each process its own free METRICS_PORT (one machine: a shared one would clash)."""
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class Platform:
         gateway_port: int | None = None,
         transcoders: int = 2,
         overrides: EnvOverrides = no_overrides,
+        metrics: bool = False,
     ) -> None:
         servers, names, keys = resources.servers, resources.names, resources.keys
         shared = {
@@ -53,7 +55,8 @@ class Platform:
         link = {"MAIL_LINK_KEY": resources.mail_link_key}  # identity and the mailer only
 
         def process(module: str, extra: Mapping[str, str], **kw: object) -> ServiceProcess:
-            return ServiceProcess(module, {**shared, **extra}, log_dir, **kw)  # type: ignore[arg-type]
+            own = {"METRICS_PORT": str(free_port())} if metrics else {}
+            return ServiceProcess(module, {**shared, **own, **extra}, log_dir, **kw)  # type: ignore[arg-type]
 
         identity = process(
             "identity",
