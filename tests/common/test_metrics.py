@@ -16,7 +16,7 @@ from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from starlette.responses import Response, StreamingResponse
 
-from common import metrics
+from common import httpmetrics, metrics
 from common.bus.memory import InMemoryBus
 from common.config import Settings
 from common.events import VideoUploaded
@@ -46,7 +46,7 @@ def app_with_routes(service: str) -> FastAPI:
     async def boom() -> None:
         raise RuntimeError("boom")
 
-    metrics.instrument(app, service)
+    httpmetrics.instrument(app, service)
     return app
 
 
@@ -80,11 +80,11 @@ async def test_segment_bytes_are_counted_as_the_body_is_sent() -> None:
         yield b"y" * 24
 
     before = metrics.SEGMENT_BYTES._value.get()
-    streamed = metrics.segment_sent(StreamingResponse(body()))
+    streamed = httpmetrics.segment_sent(StreamingResponse(body()))
     assert metrics.SEGMENT_BYTES._value.get() == before  # nothing sent yet
     assert b"".join([chunk async for chunk in streamed.body_iterator]) == b"x" * 1000 + b"y" * 24
-    metrics.segment_sent(Response(status_code=304))
-    metrics.segment_sent(Response(b"abc"))
+    httpmetrics.segment_sent(Response(status_code=304))
+    httpmetrics.segment_sent(Response(b"abc"))
     assert metrics.SEGMENT_BYTES._value.get() == before + 1024 + 3
 
 

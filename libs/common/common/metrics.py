@@ -1,10 +1,11 @@
 """Prometheus metrics: every metric the platform exposes, defined once, and their listener.
 
-Metrics are served on a listener of their own (METRICS_PORT), never through an app, so the
-public gateway cannot proxy them: in the distributed wiring each service binds its own (off
-while METRICS_PORT is unset, since several services on one machine would share a default
-port); the all-in-one binds one for the whole process on 127.0.0.1 (9464 unless set).
-METRICS_PORT=0 (or empty) turns it off in both wirings.
+This module knows no HTTP framework, so use cases may count here; the ASGI middleware that
+feeds the HTTP histogram is `common.httpmetrics`. Metrics are served on a listener of their
+own (METRICS_PORT), never through an app, so the public gateway cannot proxy them: in the
+distributed wiring each service binds its own (off while METRICS_PORT is unset, since several
+services on one machine would share a default port); the all-in-one binds one for the whole
+process on 127.0.0.1 (9464 unless set). METRICS_PORT=0 (or empty) turns it off in both.
 
 Names follow Prometheus' conventions; the HTTP histogram follows OpenTelemetry's
 `http.server.request.duration` (seconds, labelled by method, route template and status), plus
@@ -17,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -28,8 +28,6 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_se
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import disable_created_metrics
 from prometheus_client.registry import Collector
-from starlette.responses import Response, StreamingResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 _Handler = TypeVar("_Handler", bound=Callable[..., Coroutine[Any, Any, Any]])
@@ -140,22 +138,6 @@ def upload_stored(size: int) -> None:
     UPLOAD_BYTES.inc(size)
 
 
-def segment_sent(response: Response) -> Response:
-    """Count the bytes of a segment answer as they are sent (a streamed body), or as the
-    answer states them (a whole body); a 304 or a HEAD answer sends none."""
-    if isinstance(response, StreamingResponse):
-        response.body_iterator = _counting(response.body_iterator, SEGMENT_BYTES)
-    else:
-        SEGMENT_BYTES.inc(len(response.body))
-    return response
-
-
-async def _counting(chunks: AsyncIterable[Any], counter: Counter) -> AsyncIterator[Any]:
-    async for chunk in chunks:
-        counter.inc(len(chunk))
-        yield chunk
-
-
 # ---------------------------------------------------------------------- the outbox gauges
 
 OutboxBacklog = Callable[[], Coroutine[Any, Any, tuple[int, datetime | None]]]
@@ -245,46 +227,6 @@ def watch_outbox(database_url: str, backlog: OutboxBacklog) -> Callable[[], None
 
     name = make_url(database_url).database or "default"
     return OUTBOX.watch(name.rsplit("/", 1)[-1].split(".", 1)[0], backlog)
-
-
-# ---------------------------------------------------------------------- HTTP middleware
-
-
-class HttpMetrics:
-    """ASGI middleware: `http_server_request_duration_seconds` for each HTTP request, by the
-    template of the route that took it (`/api/video/{video_id}/`, never the raw path; empty
-    when no route matched), so the label set stays bounded whatever clients send."""
-
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app raises before answering
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
-            route = getattr(scope.get("route"), "path", "")
-            HTTP_SERVER_DURATION.labels(self.service, method, route, str(status)).observe(
-                time.perf_counter() - started
-            )
-
-
-def instrument(app: Any, service: str) -> None:
-    """Measure every HTTP request `app` (a FastAPI/Starlette app) answers, as `service`."""
-    app.add_middleware(HttpMetrics, service=service)
 
 
 # ---------------------------------------------------------------------- the listener

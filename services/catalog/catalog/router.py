@@ -24,7 +24,7 @@ from catalog.formstream import FormStream, MalformedForm, NotMultipart
 from catalog.refusals import MalformedBody, UploadTooLarge
 from catalog.schemas import CATEGORY_MAX, DESCRIPTION_MAX, TITLE_MAX, AdminVideo, PublicVideo
 from common.http import SlashOptionalRouter
-from common.metrics import segment_sent
+from common.httpmetrics import segment_sent
 from common.openapi import error_responses
 from common.refusals import Invalid, NotFound, TooLarge, Unsupported
 from common.security.principal import require_admin, require_user

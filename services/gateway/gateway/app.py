@@ -12,7 +12,7 @@ from common import tracing
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.metrics import instrument
+from common.httpmetrics import instrument
 from common.ports import Need, Ports
 from common.security.keys import verification_key
 from common.security.tokens import TokenVerifier

@@ -13,7 +13,7 @@ from common.config import Settings
 from common.db import Database
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.metrics import instrument
+from common.httpmetrics import instrument
 from common.outbox import database_with_outbox
 from common.ports import Need, Ports
 from common.security.keys import signing_keypair

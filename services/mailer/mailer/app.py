@@ -12,7 +12,7 @@ from common.bus.topology import MAILER
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import Check, health_router
-from common.metrics import instrument
+from common.httpmetrics import instrument
 from common.ports import Need, Ports
 from mailer.consumer import MailConsumer
 from mailer.delivery import Sender, SmtpSender, create_sender

@@ -17,7 +17,7 @@ from common.bus.topology import TRANSCODER
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
-from common.metrics import instrument
+from common.httpmetrics import instrument
 from common.ports import Need, Ports
 from transcoder.config import TranscoderSettings
 from transcoder.consumer import Transcoder
