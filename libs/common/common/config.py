@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # it nothing is sent and the answer stays the same
     rate_limit_mails_per_recipient: int = Field(default=3, ge=0)
     rate_limit_mails_window_seconds: int = Field(default=3600, ge=1)
+    # password hashes (identity.passwords) run on this many threads, off the event loop (unset:
+    # one per core), with at most PASSWORD_HASH_QUEUE more waiting (unset: 4 per thread); a
+    # login, registration or reset beyond that is answered 429 with Retry-After
+    password_hash_concurrency: int | None = Field(default=None, ge=1)
+    password_hash_queue: int | None = Field(default=None, ge=0)
 
     # mail
     smtp_host: str = ""

@@ -20,7 +20,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.openapi import install_openapi
-from common.refusals import Refusal, RefusalKind, invalid, validation_messages
+from common.refusals import RateLimited, Refusal, RefusalKind, invalid, validation_messages
 from common.unavailable import RETRY_AFTER_SECONDS, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,12 @@ def refusal_error(refusal: Refusal) -> ApiError:
     """The answer to a refusal: its kind's status; its fields, else its message (or the
     status's generic wording) under its message key."""
     status = REFUSAL_STATUS[refusal.kind]
+    retry = refusal.retry_after_seconds if isinstance(refusal, RateLimited) else None
+    headers = {"Retry-After": str(retry)} if retry else None
     if refusal.fields:
-        return ApiError(status, fields=refusal.fields)
+        return ApiError(status, fields=refusal.fields, headers=headers)
     message = refusal.message or STATUS_MESSAGES.get(status, "Error.")
-    return ApiError(status, body={refusal.message_key: message})
+    return ApiError(status, body={refusal.message_key: message}, headers=headers)
 
 
 def _answer(error: ApiError) -> JSONResponse:

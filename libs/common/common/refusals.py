@@ -69,7 +69,9 @@ class Unauthorized(Refusal, kind=RefusalKind.UNAUTHORIZED): ...
 class Forbidden(Refusal, kind=RefusalKind.FORBIDDEN): ...
 
 
-class RateLimited(Refusal, kind=RefusalKind.RATE_LIMITED): ...
+class RateLimited(Refusal, kind=RefusalKind.RATE_LIMITED):
+    retry_after_seconds: int | None = None
+    """Seconds to wait before trying again, answered as `Retry-After`; None: not said."""
 
 
 def invalid(fields: Fields) -> Invalid:

@@ -28,7 +28,7 @@ from identity import links, sessions
 from identity.addresses import undeliverable
 from identity.deferred import Deferred
 from identity.models import LoginSession, OneTimeToken, User, utcnow
-from identity.passwords import hash_password, needs_rehash, password_problems, verify_password
+from identity.passwords import hashing_pool, needs_rehash, password_problems
 from identity.refusals import (
     AccountInactive,
     CsrfRefused,
@@ -84,6 +84,7 @@ class AccountService:
         self.mail_quota = MailQuota.from_settings(kv, settings)
         self.deferred = Deferred()
         self.csrf_key = csrf.csrf_key(signer.private_pem)
+        self.passwords = hashing_pool(settings)  # hashes run off the event loop
 
     @property
     def access_seconds(self) -> int:
@@ -103,7 +104,7 @@ class AccountService:
         if problems:
             raise InputRejected(problems)
 
-        password_hash = hash_password(password)
+        password_hash = await self.passwords.hash(password)
         mail = await self.mail_quota.take(ACTIVATION, email)
         async with self.sessionmaker() as db:
             existing = await self._user_by_email(db, email)
@@ -179,7 +180,7 @@ class AccountService:
         await self.login_throttle.check(email, client)
         async with self.sessionmaker() as db:
             user = await self._user_by_email(db, email)
-            if not verify_password(user.password_hash if user else None, password):
+            if not await self.passwords.verify(user.password_hash if user else None, password):
                 await self.login_throttle.failed(email, client)
                 login_attempt("invalid_credentials")
                 raise InvalidCredentials
@@ -188,7 +189,7 @@ class AccountService:
                 login_attempt("inactive")
                 raise AccountInactive
             if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
+                user.password_hash = await self.passwords.hash(password)
             session, refresh_token = sessions.open_session(
                 user.id, timedelta(days=self.settings.refresh_token_days)
             )
@@ -285,9 +286,10 @@ class AccountService:
                 raise InputRejected({"confirm_password": ["Passwords do not match."]})
             if weak := password_problems(new_password, email=user.email):
                 raise InputRejected({"new_password": weak})
+            password_hash = await self.passwords.hash(new_password)  # before the row lock
             await self._use_link(db, link)
             now = utcnow()
-            user.password_hash = hash_password(new_password)
+            user.password_hash = password_hash
             user.password_changed_at = now
             # following the link proved the mailbox, just as activation would have
             if not user.is_active:
@@ -329,7 +331,7 @@ class AccountService:
         async with self.sessionmaker() as db:
             user = await self._user_by_email(db, email)
             if user is None:
-                user = User(email=email, password_hash=hash_password(password))
+                user = User(email=email, password_hash=await self.passwords.hash(password))
                 db.add(user)
                 log.info("admin account created", extra={"email": email})
             user.is_admin = True
