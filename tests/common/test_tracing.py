@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from common import tracing
 from common.bus.memory import InMemoryBus
 from common.bus.topology import TRANSCODER
+from common.db import Database
 from common.events import Envelope, VideoUploaded
 from common.logging import RequestContextFilter
 from common.outbox import OutboxBase, OutboxRelay, add_to_outbox
@@ -207,6 +208,24 @@ async def test_with_an_sdk_the_consumer_span_is_a_child_of_the_publish_span(
     assert process.parent.span_id == publish.context.span_id
     assert publish.parent is not None and publish.parent.span_id == 0x00F067AA0BA902B7
     assert seen.contexts == [("upload-42", TRACE_ID)]
+
+
+async def test_with_an_sdk_database_statements_are_spans_of_the_request(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    """The SQLAlchemy instrumentation reaches the engines `common.db` makes (it looks the
+    factory up at call time) on the installed SQLAlchemy, whatever range the package declares."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}")
+    try:
+        with tracing.restored(PRODUCER):
+            assert await database.ping()
+    finally:
+        await database.dispose()
+    statements = [s for s in spans.get_finished_spans() if s.name.startswith("SELECT")]
+    assert statements, [s.name for s in spans.get_finished_spans()]
+    assert all(
+        s.context is not None and s.context.trace_id == int(TRACE_ID, 16) for s in statements
+    )
 
 
 async def test_without_an_sdk_no_span_is_made(bus: InMemoryBus) -> None:

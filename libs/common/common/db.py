@@ -8,12 +8,8 @@ from pathlib import Path
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -73,7 +69,8 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # looked up at call time, so OpenTelemetry's SQLAlchemy instrumentation can wrap it
+        self.engine: AsyncEngine = sa_asyncio.create_async_engine(self.url, **kwargs)
         if is_sqlite(self.url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
@@ -95,7 +92,7 @@ class Database:
 async def connect_once(url: str) -> None:
     """Open one connection to `url` and run `SELECT 1`; raises what the driver raises (start-up
     waits on it: `common.startup.until_up`)."""
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    engine = sa_asyncio.create_async_engine(async_url(url), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
