@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog import lifecycle, media
-from catalog.cache import VideoListCache
+from catalog.cache import PlayableCache, Renditions, VideoListCache
 from catalog.forms import ThumbnailUpload
 from catalog.models import Video
 from catalog.objects import delete_quietly, delete_video_objects
@@ -41,6 +41,10 @@ class VideoService:
     sessionmaker: async_sessionmaker[AsyncSession]
     store: ObjectStore
     cache: VideoListCache
+    playable_cache: PlayableCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.playable_cache = PlayableCache(self.cache.generation)
 
     # ------------------------------------------------------------------ reads
 
@@ -82,20 +86,30 @@ class VideoService:
             raise VideoNotFound
         return video
 
-    async def playable(self, video_id: int) -> Video:
+    async def playable(self, video_id: int) -> Renditions:
+        """The renditions of a playable video, from the per-process cache when it is current
+        (`catalog.cache.PlayableCache`): the delivery hot path asks no database."""
+        renditions = await self.playable_cache.get_or_load(
+            video_id, lambda: self._load_playable(video_id)
+        )
+        if renditions is None:
+            raise VideoNotFound
+        return renditions
+
+    async def _load_playable(self, video_id: int) -> Renditions | None:
         async with self.sessionmaker() as db:
             video = await db.get(Video, video_id)
         if video is None or not lifecycle.is_playable(video):
-            raise VideoNotFound
-        return video
+            return None
+        return tuple(video.renditions)
 
     async def serving_rendition(self, video_id: int, requested: str) -> str:
         """The rendition that answers a request for `requested` of a playable video (the
         name is checked against the ladder first: no database trip for garbage)."""
         if not media.is_rendition(requested):
             raise NotFound
-        video = await self.playable(video_id)
-        rendition = media.serving_rendition(requested, video.renditions)
+        renditions = await self.playable(video_id)
+        rendition = media.serving_rendition(requested, list(renditions))
         if rendition is None:
             raise VideoNotFound
         return rendition

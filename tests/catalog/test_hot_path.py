@@ -1,0 +1,141 @@
+"""The delivery hot path: playlists and segments of a ready video ask the database nothing once
+its readiness is cached, and a change any replica makes (a delete) stops the serving at once;
+a lost invalidation within the cache's TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from catalog import lifecycle
+from catalog.cache import PLAYABLE_TTL_SECONDS, VideoListCache
+from catalog.service import VideoService
+from tests.support.catalog import ADMIN, USER, Catalog, segment_bytes
+from tests.support.http import assert_json_error
+
+
+def _videos(catalog: Catalog) -> VideoService:
+    return catalog.app.state.videos
+
+
+@contextmanager
+def counted_statements(catalog: Catalog) -> Iterator[list[str]]:
+    """Every SQL statement the catalog's engine runs inside the block."""
+    engine: AsyncEngine = _videos(catalog).sessionmaker.kw["bind"]
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def _paths(video_id: int) -> list[str]:
+    return [
+        f"/api/video/{video_id}/master.m3u8",
+        f"/api/video/{video_id}/480p/index.m3u8",
+        f"/api/video/{video_id}/720p/index.m3u8",
+        f"/api/video/{video_id}/1080p/index.m3u8",
+        f"/api/video/{video_id}/480p/segment_00000.ts",
+        f"/api/video/{video_id}/720p/segment_00001.ts/",
+    ]
+
+
+async def _remove_row(catalog: Catalog, video_id: int) -> None:
+    """What another replica's delete does to the database (its objects stay here)."""
+    async with _videos(catalog).sessionmaker() as db:
+        assert await lifecycle.remove(db, video_id)
+        await db.commit()
+
+
+async def test_no_database_query_after_the_first_request(catalog: Catalog) -> None:
+    video_id = (await catalog.ready_video(renditions=["480p", "720p"]))["id"]
+    with counted_statements(catalog) as statements:
+        first = await catalog.client.get(f"/api/video/{video_id}/master.m3u8", headers=USER)
+        assert first.status_code == 200
+        assert statements, "the first request reads the video"
+        statements.clear()
+        for _ in range(5):
+            for path in _paths(video_id):
+                response = await catalog.client.get(path, headers=USER)
+                assert response.status_code == 200, path
+        ranged = await catalog.client.get(
+            f"/api/video/{video_id}/480p/segment_00000.ts",
+            headers={**USER, "Range": "bytes=2-9"},
+        )
+        assert (ranged.status_code, ranged.content) == (206, segment_bytes("480p", 0)[2:10])
+        head = await catalog.client.head(
+            f"/api/video/{video_id}/480p/segment_00000.ts", headers=USER
+        )
+        assert head.status_code == 200
+        assert statements == []
+
+
+async def test_a_deleted_video_is_404_at_once(catalog: Catalog) -> None:
+    video_id = (await catalog.ready_video())["id"]
+    segment = f"/api/video/{video_id}/480p/segment_00000.ts"
+    assert (await catalog.client.get(segment, headers=USER)).status_code == 200
+    # another replica deletes it: the row goes, the shared generation moves on
+    await _remove_row(catalog, video_id)
+    await VideoListCache(catalog.kv, ttl_seconds=60).invalidate()
+    for path in _paths(video_id):
+        assert_json_error(await catalog.client.get(path, headers=USER), 404)
+
+
+async def test_a_delete_through_the_api_is_404_afterwards(catalog: Catalog) -> None:
+    video_id = (await catalog.ready_video())["id"]
+    for path in _paths(video_id):
+        assert (await catalog.client.get(path, headers=USER)).status_code == 200
+    deleted = await catalog.client.delete(f"/api/admin/videos/{video_id}/", headers=ADMIN)
+    assert deleted.status_code == 204
+    for path in _paths(video_id):
+        assert_json_error(await catalog.client.get(path, headers=USER), 404)
+
+
+async def test_a_lost_invalidation_is_bounded_by_the_ttl(catalog: Catalog) -> None:
+    video_id = (await catalog.ready_video())["id"]
+    segment = f"/api/video/{video_id}/480p/segment_00000.ts"
+    cache = _videos(catalog).playable_cache
+    now = [1000.0]
+    cache._clock = lambda: now[0]
+    assert (await catalog.client.get(segment, headers=USER)).status_code == 200
+    await _remove_row(catalog, video_id)  # and the generation never moves
+    now[0] += PLAYABLE_TTL_SECONDS - 1
+    assert (await catalog.client.get(segment, headers=USER)).status_code == 200
+    now[0] += 2
+    assert_json_error(await catalog.client.get(segment, headers=USER), 404)
+
+
+async def test_the_database_answers_while_the_key_value_store_fails(
+    catalog: Catalog, monkeypatch: Any
+) -> None:
+    video_id = (await catalog.ready_video())["id"]
+    segment = f"/api/video/{video_id}/480p/segment_00000.ts"
+    assert (await catalog.client.get(segment, headers=USER)).status_code == 200
+
+    async def broken(key: str) -> str | None:
+        raise ConnectionError("kv down")
+
+    monkeypatch.setattr(catalog.kv, "get", broken)
+    with counted_statements(catalog) as statements:
+        assert (await catalog.client.get(segment, headers=USER)).status_code == 200
+        assert statements  # asked the database, not a cache it cannot check
+    await _remove_row(catalog, video_id)
+    assert_json_error(await catalog.client.get(segment, headers=USER), 404)
+
+
+async def test_a_video_that_turns_ready_is_served(catalog: Catalog) -> None:
+    video_id = (await catalog.uploaded())["id"]
+    await catalog.put_hls(video_id)
+    segment = f"/api/video/{video_id}/480p/segment_00000.ts"
+    assert_json_error(await catalog.client.get(segment, headers=USER), 404)
+    await catalog.make_ready(video_id, ("480p", "720p"))
+    assert (await catalog.client.get(segment, headers=USER)).status_code == 200
