@@ -1,9 +1,18 @@
 """Who is calling: the access token from the `access_token` cookie, else `Authorization:
-Bearer`, checked for signature, expiry and revocation."""
+Bearer`, checked for signature, expiry and revocation.
+
+A token's signature check is done once: its verified claims are kept (a small LRU, keyed by
+the exact token string) until the token's `exp`, after which it is verified afresh, so an
+expired token is refused exactly as before. Revocation (logout, password reset) is checked on
+every request: it is what can change during a token's life.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -18,6 +27,8 @@ from common.security.tokens import AccessClaims, InvalidToken, TokenVerifier
 log = logging.getLogger(__name__)
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="videoflix"'}
+VERIFIED_TOKENS = 4096
+"""How many verified tokens the gateway remembers (a few MB at most)."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +48,43 @@ def _candidates(request: Request) -> list[tuple[str, bool]]:
     return found
 
 
+class VerifiedTokens:
+    """The claims of tokens whose signature, issuer and audience were checked, until their
+    `exp` (the verifier's leeway is left to the verifier: past `exp` a token is checked
+    again). Only tokens that passed are kept, so garbage cannot evict them."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        max_entries: int = VERIFIED_TOKENS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.verifier = verifier
+        self._max = max_entries
+        self._clock = clock
+        self._claims: OrderedDict[str, AccessClaims] = OrderedDict()
+
+    def verify(self, token: str) -> AccessClaims:
+        """Raises `InvalidToken`, like `TokenVerifier.verify`."""
+        claims = self._claims.get(token)
+        if claims is not None:
+            if self._clock() < claims.exp:
+                self._claims.move_to_end(token)
+                return claims
+            del self._claims[token]
+        claims = self.verifier.verify(token)
+        if self._clock() < claims.exp:
+            self._claims[token] = claims
+            if len(self._claims) > self._max:
+                self._claims.popitem(last=False)
+        return claims
+
+
 class Authenticator:
     def __init__(self, verifier: TokenVerifier, kv: KeyValueStore) -> None:
         self.verifier = verifier
+        self.tokens = VerifiedTokens(verifier)
         self.kv = kv
 
     async def authenticate(self, request: Request) -> Authenticated:
@@ -60,7 +105,7 @@ class Authenticator:
 
     async def _valid_claims(self, token: str) -> AccessClaims | None:
         try:
-            claims = self.verifier.verify(token)
+            claims = self.tokens.verify(token)
         except InvalidToken:
             return None
         try:
