@@ -1,9 +1,11 @@
 """The delivery hot path: playlists and segments of a ready video ask the database nothing once
 its readiness is cached, and a change any replica makes (a delete) stops the serving at once;
-a lost invalidation within the cache's TTL."""
+a lost invalidation within the cache's TTL. Local files are read in large chunks, ranges
+exactly as before."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog import lifecycle
 from catalog.cache import PLAYABLE_TTL_SECONDS, VideoListCache
+from catalog.delivery import FILE_CHUNK
 from catalog.service import VideoService
 from tests.support.catalog import ADMIN, USER, Catalog, segment_bytes
 from tests.support.http import assert_json_error
@@ -139,3 +142,44 @@ async def test_a_video_that_turns_ready_is_served(catalog: Catalog) -> None:
     assert_json_error(await catalog.client.get(segment, headers=USER), 404)
     await catalog.make_ready(video_id, ("480p", "720p"))
     assert (await catalog.client.get(segment, headers=USER)).status_code == 200
+
+
+async def test_a_segment_larger_than_a_read_is_streamed_whole_and_in_ranges(
+    catalog: Catalog,
+) -> None:
+    video_id = (await catalog.ready_video())["id"]
+    data = bytes(range(251)) * (FILE_CHUNK * 5 // 2 // 251)  # 2.5 reads, not a multiple
+    await catalog.store.put_bytes(f"hls/{video_id}/480p/segment_00007.ts", data, "video/MP2T")
+    path = f"/api/video/{video_id}/480p/segment_00007.ts"
+    size = len(data)
+
+    whole = await catalog.client.get(path, headers=USER)
+    assert (whole.status_code, whole.content) == (200, data)
+    assert whole.headers["content-length"] == str(size)
+    ranges = {
+        f"bytes={FILE_CHUNK - 3}-{FILE_CHUNK + 3}": data[FILE_CHUNK - 3 : FILE_CHUNK + 4],
+        "bytes=5-": data[5:],
+        "bytes=-7": data[-7:],
+        f"bytes=0-{FILE_CHUNK - 1}": data[:FILE_CHUNK],
+    }
+    for header, expected in ranges.items():
+        response = await catalog.client.get(path, headers={**USER, "Range": header})
+        assert (response.status_code, response.content) == (206, expected), header
+        assert response.headers["content-length"] == str(len(expected))
+    head = await catalog.client.head(path, headers=USER)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == str(size)
+
+
+async def test_an_object_replaced_while_it_is_read_is_sent_as_opened(catalog: Catalog) -> None:
+    key = "hls/1/480p/segment_00000.ts"
+    old, new = b"o" * (FILE_CHUNK * 2), b"n" * 10
+    await catalog.store.put_bytes(key, old, "video/MP2T")
+    opened = await catalog.store.open_object(key)
+    await catalog.store.put_bytes(key, new, "video/MP2T")
+    await catalog.store.delete(key)
+    try:
+        assert opened.info.size == len(old)
+        assert os.pread(opened.file.fileno(), 4, FILE_CHUNK) == b"oooo"
+    finally:
+        opened.file.close()

@@ -78,6 +78,10 @@ class RecordingStore(LocalObjectStore):
         self.read_keys.append(key)
         return super().iter_range(key, start, end)
 
+    async def open_object(self, key: str):  # type: ignore[no-untyped-def]
+        self.read_keys.append(key)
+        return await super().open_object(key)
+
     async def put_file(self, key: str, path: Path, content_type: str):  # type: ignore[no-untyped-def]
         if self.before_put is not None:
             await self.before_put(key)

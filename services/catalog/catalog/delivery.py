@@ -7,18 +7,24 @@ and the whole object is sent, as RFC 9110 allows; a range that starts past the e
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from common.errors import ApiError
-from common.storage import ObjectNotFound, ObjectStore
+from common.storage import ObjectInfo, ObjectNotFound, ObjectStore
+from common.storage.local import LocalObjectStore, OpenObject
 
 _NUMBER = re.compile(r"[0-9]{1,19}")
 RANGE_NOT_SATISFIABLE = "The requested range is not satisfiable."
+FILE_CHUNK = 1024 * 1024
+"""Bytes read from a local file per worker-thread hop (and sent as one body chunk)."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +89,56 @@ async def object_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The object under `key` (already validated), honouring Range, If-Range, If-None-Match
-    and HEAD; 404 JSON when it is missing. The body is streamed, never loaded whole.
+    and HEAD; 404 JSON when it is missing. The body is streamed, never loaded whole beyond
+    `FILE_CHUNK`.
 
-    `media_type` may be a function of the stored content type."""
+    `media_type` may be a function of the stored content type. A local store's file is
+    opened once and read with `os.pread` in chunks of `FILE_CHUNK` (one worker-thread hop for
+    a segment); any other store streams `iter_range`."""
+    opened: OpenObject | None = None
     try:
-        info = await store.stat(key)
+        if isinstance(store, LocalObjectStore):
+            opened = await store.open_object(key)
+            info = opened.info
+        else:
+            info = await store.stat(key)
     except ObjectNotFound:
         raise ApiError(404) from None
-    if callable(media_type):
-        media_type = media_type(info.content_type)
+    try:
+        if callable(media_type):
+            media_type = media_type(info.content_type)
+        plan = _plan(request, info, cache_control, headers)
+        if isinstance(plan, Response):
+            return plan
+        status, start, end, common = plan
+        length = end - start + 1
+        if request.method == "HEAD" or length <= 0:
+            return Response(status_code=status, headers=common, media_type=media_type)
+        if opened is not None:
+            file, opened = opened.file, None  # the body below owns it now
+            return await _file_response(file, start, length, status, common, media_type)
+    finally:
+        if opened is not None:
+            opened.file.close()
+
+    chunks = store.iter_range(key, start, end)
+    try:
+        # opened before the answer starts, so a vanished object is still a clean 404
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except ObjectNotFound:
+        raise ApiError(404) from None
+    return StreamingResponse(
+        _body(first, chunks), status_code=status, headers=common, media_type=media_type
+    )
+
+
+def _plan(
+    request: Request, info: ObjectInfo, cache_control: str, headers: dict[str, str] | None
+) -> Response | tuple[int, int, int, dict[str, str]]:
+    """A 304, or the status, the inclusive byte range and the headers of the answer;
+    raises the 416."""
     common = {
         "Accept-Ranges": "bytes",
         "Cache-Control": cache_control,
@@ -122,22 +169,45 @@ async def object_response(
     if wanted is not None:
         status, start, end = 206, wanted.start, wanted.end
         common["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-    length = max(0, end - start + 1)
-    common["Content-Length"] = str(length)
-    if request.method == "HEAD" or length == 0:
-        return Response(status_code=status, headers=common, media_type=media_type)
+    common["Content-Length"] = str(max(0, end - start + 1))
+    return status, start, end, common
 
-    chunks = store.iter_range(key, start, end)
+
+async def _file_response(
+    file: BinaryIO,
+    start: int,
+    length: int,
+    status: int,
+    headers: dict[str, str],
+    media_type: str,
+) -> Response:
+    """`length` bytes of `file` from `start`; closes the file. Up to `FILE_CHUNK` bytes are
+    read in one hop and sent as one body, more are streamed in chunks of that size."""
+    if length > FILE_CHUNK:
+        return StreamingResponse(
+            _file_body(file, start, length),
+            status_code=status,
+            headers=headers,
+            media_type=media_type,
+        )
     try:
-        # opened before the answer starts, so a vanished object is still a clean 404
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = b""
-    except ObjectNotFound:
-        raise ApiError(404) from None
-    return StreamingResponse(
-        _body(first, chunks), status_code=status, headers=common, media_type=media_type
-    )
+        data = await asyncio.to_thread(os.pread, file.fileno(), length, start)
+    finally:
+        file.close()
+    return Response(data, status_code=status, headers=headers, media_type=media_type)
+
+
+async def _file_body(file: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
+    try:
+        fd, offset, end = file.fileno(), start, start + length
+        while offset < end:
+            chunk = await asyncio.to_thread(os.pread, fd, min(FILE_CHUNK, end - offset), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            yield chunk
+    finally:
+        file.close()
 
 
 async def _body(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -18,6 +18,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from stat import S_ISREG
@@ -138,6 +139,14 @@ def _meta_path(path: Path) -> Path:
     return path.parent / f"{_META}{path.name}"
 
 
+@dataclass(frozen=True)
+class OpenObject:
+    """An object opened for reading (`LocalObjectStore.open_object`)."""
+
+    info: ObjectInfo
+    file: BinaryIO
+
+
 class LocalObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -167,6 +176,9 @@ class LocalObjectStore:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(key) from None
+        return self._info_of(key, path, st)
+
+    def _info_of(self, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
         if not S_ISREG(st.st_mode):
             raise ObjectNotFound(key)
         meta: dict[str, Any] = {}
@@ -295,6 +307,22 @@ class LocalObjectStore:
                 yield chunk
         finally:
             f.close()
+
+    async def open_object(self, key: str) -> OpenObject:
+        """The object opened for reading, with the metadata of the very file opened, in one
+        worker-thread hop (the delivery hot path reads it with `os.pread`). A replace or delete
+        that follows does not change what the open file holds. The caller closes `file`."""
+        path = self._path(key)
+
+        def run() -> OpenObject:
+            f = self._open(key, path)
+            try:
+                return OpenObject(self._info_of(key, path, os.fstat(f.fileno())), f)
+            except BaseException:
+                f.close()
+                raise
+
+        return await asyncio.to_thread(run)
 
     async def list_keys(self, prefix: str) -> list[str]:
         check_prefix(prefix)
