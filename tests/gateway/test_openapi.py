@@ -136,7 +136,7 @@ ERRORS = {
     ("POST", "/api/logout/"): {400, 403, 413},
     ("POST", "/api/token/refresh/"): {400, 401, 413},
     ("POST", "/api/password_reset/"): {400, 413, 429},
-    ("POST", "/api/password_confirm/{uidb64}/{token}/"): {400, 404, 413},
+    ("POST", "/api/password_confirm/{uidb64}/{token}/"): {400, 404, 413, 429},
     ("GET", "/api/video/"): {401},
     ("GET", "/api/video/{video_id}/master.m3u8"): {401, 404, 416},
     ("GET", "/api/video/{video_id}/{resolution}/index.m3u8"): {401, 404, 416},

@@ -118,7 +118,7 @@ async def password_reset(body: schemas.PasswordResetIn, accounts: Accounts) -> R
 @router.post(
     "/password_confirm/{uidb64}/{token}/",
     response_model=schemas.DetailOut,
-    responses=error_responses(400),
+    responses=error_responses(400, 429),  # 429: more hashes waiting than the pool admits
 )
 async def password_confirm(
     uidb64: str, token: str, body: schemas.PasswordConfirmIn, accounts: Accounts
