@@ -194,17 +194,11 @@ class RedisTarget:
 @pytest.fixture
 async def redis_target(redis_server_url: str) -> AsyncIterator[RedisTarget]:
     """The server plus a key prefix of this test's own; its keys are deleted afterwards."""
-    import redis.asyncio as aioredis
+    from stack.backing import remove_redis_keys
 
     prefix = f"vftest:{uuid.uuid4().hex[:12]}:"
     yield RedisTarget(redis_server_url, prefix)
-    client = aioredis.from_url(redis_server_url)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await remove_redis_keys(redis_server_url, prefix)
 
 
 # ---------------------------------------------------------------- S3
