@@ -43,8 +43,12 @@ async def upgrade(script_location: Path, url: str) -> None:
     await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, wrapped by SQLAlchemy (`DBAPIError.orig`) or not (before
+    SQLAlchemy 2.0.4x, asyncpg's errors while connecting came through unwrapped)."""
+    origin = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(origin, "sqlstate", None) or getattr(origin, "pgcode", None)
+    return state if isinstance(state, str) else None
 
 
 async def create_database_if_missing(url: str) -> None:
@@ -58,7 +62,7 @@ async def create_database_if_missing(url: str) -> None:
     try:
         await connect_once(url)
         return
-    except DBAPIError as exc:
+    except Exception as exc:
         if _sqlstate(exc) != _NO_SUCH_DATABASE:
             raise
     target = make_url(async_url(url))
@@ -74,18 +78,21 @@ async def create_database_if_missing(url: str) -> None:
         async with engine.connect() as conn:
             await conn.execute(text(f"CREATE DATABASE {quoted}"))
         log.info("created database %s", name)
-    except DBAPIError as exc:
+    except Exception as exc:
+        if _sqlstate(exc) is None:
+            raise  # not the server's refusal (the server went away): start-up waits again
         try:
             await connect_once(url)  # another replica created it meanwhile
             return
-        except DBAPIError:
-            pass
+        except Exception as again:
+            if _sqlstate(again) is None:
+                raise
         hint = "grant the role CREATEDB" if _sqlstate(exc) in _NOT_ALLOWED else "see the error"
         log.warning(
             "database %s does not exist and could not be created from %r (%s): create it, or %s",
             name,
             _MAINTENANCE_DATABASE,
-            exc.orig,
+            exc.orig if isinstance(exc, DBAPIError) else exc,
             hint,
         )
     finally:
