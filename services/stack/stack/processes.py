@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -17,10 +18,26 @@ class StackError(RuntimeError):
     """The stack could not be brought up (a process exited, or never became ready)."""
 
 
+_HANDED_OUT: set[int] = set()
+_PORTS = range(20000, 32768)
+"""Below Linux's ephemeral range (32768-60999): a port picked there can be taken, between the
+pick and the service's bind, by any outgoing connection's source port; one below it cannot."""
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, never the same twice in this process."""
+    for _ in range(200):
+        port = random.choice(_PORTS)  # noqa: S311 (spreads picks, not a secret)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise StackError("no free loopback port below the ephemeral range")
 
 
 def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 15) -> None:
