@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from common import metrics
 from tests.deploy.test_manifests import ROOT, compose, environment, objects, services
+from tests.support.services import skip_or_fail
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -57,7 +57,7 @@ def metric_names_in(expr: str) -> set[str]:
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        pytest.skip("promtool not installed (Debian's prometheus package; .ci/run installs it)")
+        skip_or_fail("promtool not installed (Debian's prometheus package; .ci/run installs it)")
     return found
 
 

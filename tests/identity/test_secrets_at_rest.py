@@ -15,11 +15,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from common.config import Settings
 from common.ports import Ports
 from tests.support.platform import BASE_URL, ORIGIN, Mail, Outbox, make_settings
+from tests.support.services import skip_or_fail
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -167,7 +167,7 @@ async def heap_files_hold_no_secret(conn: asyncpg.Connection, secrets: list[byte
     """The on-disk pages of every relation of the database, dead rows included (a deleted
     row stays in its page until vacuum). Needs a superuser, as the test servers give."""
     if not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
-        pytest.skip("reading relation files needs a PostgreSQL superuser")
+        skip_or_fail("reading relation files needs a PostgreSQL superuser")
     await conn.execute("CHECKPOINT")  # dirty pages to disk
     relations = await conn.fetch(
         "SELECT c.relname, pg_relation_filepath(c.oid) AS path FROM pg_class c "

@@ -45,11 +45,15 @@ MINIO_IMAGE = (
 )
 
 
-def unavailable(what: str) -> NoReturn:
-    message = f"{what} is not available (set its TEST_* variable or run a Docker engine)"
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip on a developer's machine; fail in CI (VIDEOFLIX_REQUIRE_SERVICES=1)."""
     if REQUIRED:
         pytest.fail(f"VIDEOFLIX_REQUIRE_SERVICES=1: {message}", pytrace=False)
     pytest.skip(message)
+
+
+def unavailable(what: str) -> NoReturn:
+    skip_or_fail(f"{what} is not available (set its TEST_* variable or run a Docker engine)")
 
 
 def _docker_available() -> bool:
