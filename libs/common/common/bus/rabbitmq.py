@@ -302,8 +302,8 @@ class RabbitMQBus:
     async def dead_letters(self, queue: str, *, limit: int = 10_000) -> list[Envelope]:
         """Read the parked messages without removing them.
 
-        They are fetched unacknowledged on a throwaway channel; closing it hands them all back
-        to the queue. An unparsable parked body comes back as an envelope whose payload is
+        They are fetched unacknowledged on a throwaway channel and handed back before it
+        closes. An unparsable parked body comes back as an envelope whose payload is
         `{"unparsable_body": <text>}`.
         """
         spec = _spec(queue)
@@ -312,11 +312,21 @@ class RabbitMQBus:
         try:
             dead = await channel.get_queue(dead_queue_name(spec.name), ensure=False)
             envelopes: list[Envelope] = []
+            fetched = []
             while len(envelopes) < limit:
                 message = await dead.get(no_ack=False, fail=False)
                 if message is None:
                     break
+                fetched.append(message)
                 envelopes.append(_parked_envelope(message))
+            # Hand them back explicitly, then make one round trip to the queue on the same
+            # channel: the broker handles a channel's commands in order, so once it answers the
+            # messages are back and a count taken right after sees them (closing the channel
+            # alone requeues them some time later).
+            for message in fetched:
+                await message.reject(requeue=True)
+            if fetched:
+                await channel.declare_queue(dead_queue_name(spec.name), passive=True)
             return envelopes
         finally:
             await channel.close()
