@@ -117,6 +117,52 @@ ROUTES: tuple[RouteSpec, ...] = (
         csrf=Csrf.COOKIE_AUTH,
         max_body_bytes=None,
     ),
+    RouteSpec(
+        "admin_video_retry",
+        "/api/admin/videos/{video_id}/retry",
+        Upstream.CATALOG,
+        ("POST",),
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
+    ),
+    # server-sent events: every video's status and progress as they change
+    RouteSpec("admin_events", "/api/admin/events", Upstream.CATALOG, _READ, auth=Auth.ADMIN),
+    # tus 1.0 resumable uploads: creation, then HEAD/PATCH/DELETE on the upload's URL
+    RouteSpec(
+        "admin_uploads",
+        "/api/admin/uploads",
+        Upstream.CATALOG,
+        ("POST",),
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
+        max_body_bytes=None,
+    ),
+    RouteSpec(
+        "admin_upload",
+        "/api/admin/uploads/{upload_id}",
+        Upstream.CATALOG,
+        ("HEAD", "PATCH", "DELETE"),
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
+        max_body_bytes=None,
+    ),
+    RouteSpec("admin_users", "/api/admin/users", Upstream.IDENTITY, _READ, auth=Auth.ADMIN),
+    RouteSpec(
+        "admin_user",
+        "/api/admin/users/{user_id}",
+        Upstream.IDENTITY,
+        ("GET", "HEAD", "PATCH"),
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
+    ),
+    RouteSpec(
+        "admin_user_activation",
+        "/api/admin/users/{user_id}/resend-activation",
+        Upstream.IDENTITY,
+        ("POST",),
+        auth=Auth.ADMIN,
+        csrf=Csrf.COOKIE_AUTH,
+    ),
 )
 
 
