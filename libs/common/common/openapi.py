@@ -40,6 +40,7 @@ _RESPONSES: dict[int, tuple[str, str, dict[str, Any]]] = {
     401: ("Unauthorized", "No credentials, or invalid, expired or revoked ones", {}),
     403: ("Forbidden", "Not allowed: an account not activated, not an admin, or no CSRF", {}),
     404: ("NotFound", "No such resource", {}),
+    409: ("Conflict", "The resource is not in a state that allows this request", {}),
     413: ("PayloadTooLarge", "The request body is too large", {}),
     415: ("UnsupportedMediaType", "The body's media type (or a file's) is not accepted", {}),
     416: (
