@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from catalog.cache import VideoListCache
 from catalog.config import CatalogSettings
 from catalog.consumer import VideoResultConsumer
+from catalog.edge import edge_router
 from catalog.results import TranscoderResults
 from catalog.router import admin_router, thumbnail_router, video_router
 from catalog.service import VideoService
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(video_router)
     app.include_router(thumbnail_router)
+    app.include_router(edge_router)  # asked by the gateway for the edge (deploy/edge)
     # a broker blip does not stop the catalog serving: the outbox keeps events until it is back
     app.include_router(
         health_router(

@@ -18,6 +18,7 @@ from common.security.keys import verification_key
 from common.security.tokens import TokenVerifier
 from gateway.auth import Authenticator
 from gateway.cors import CorsMiddleware
+from gateway.edge import mount_edge
 from gateway.handler import Gateway
 from gateway.openapi import OpenApiAggregator, openapi_router
 from gateway.proxy import Proxy, build_client
@@ -84,8 +85,10 @@ def create_app(
     )
     app.include_router(openapi_router(OpenApiAggregator(proxy, version=VERSION)))
 
+    authenticator = Authenticator(token_verifier, ports.kv)
+    mount_edge(app, authenticator, proxy)  # the edge's auth_request (deploy/edge)
     gateway = Gateway(
-        authenticator=Authenticator(token_verifier, ports.kv),
+        authenticator=authenticator,
         limiter=RateLimiter.from_settings(ports.kv, settings),
         proxy=proxy,
     )
