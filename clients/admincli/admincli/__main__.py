@@ -1,0 +1,3 @@
+from admincli.app import main
+
+main()
