@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: dev stack test test-lowest lint format migrate clean
+.PHONY: dev stack test test-lowest lint format migrate clean studio-vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,24 @@ $(E2E_HLS): tests/e2e/package-lock.json
 	@if command -v npm >/dev/null; then cd tests/e2e && npm ci --no-audit --no-fund --silent; \
 	else echo "npm not found: the browser tests will be skipped"; fi
 
+# the studio's browser libraries, locked in studio/package-lock.json and committed under
+# STUDIO_VENDOR (so `make dev` needs no npm); the tests check the two agree when npm is there
+STUDIO_VENDOR := services/gateway/gateway/studio/vendor
+STUDIO_NPM := studio/node_modules/.package-lock.json
+$(STUDIO_NPM): studio/package-lock.json
+	@if command -v npm >/dev/null; then cd studio && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the studio's vendored files will not be checked"; fi
+
+## studio-vendor: refresh the studio's vendored tus-js-client and hls.js from the npm lock
+studio-vendor:
+	cd studio && npm ci --no-audit --no-fund --silent
+	cp studio/node_modules/tus-js-client/dist/tus.min.js $(STUDIO_VENDOR)/tus.min.js
+	cp studio/node_modules/tus-js-client/LICENSE $(STUDIO_VENDOR)/tus-js-client.LICENSE.txt
+	cp studio/node_modules/hls.js/dist/hls.min.js $(STUDIO_VENDOR)/hls.min.js
+	cp studio/node_modules/hls.js/LICENSE $(STUDIO_VENDOR)/hls.js.LICENSE.txt
+
 ## test: lint, layering contracts, then the whole test suite
-test: $(VENV)/.dev $(E2E_HLS)
+test: $(VENV)/.dev $(E2E_HLS) $(STUDIO_NPM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -57,4 +73,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .venv-lowest .data .pytest_cache .ruff_cache .mypy_cache tests/e2e/node_modules test-artifacts
+	rm -rf $(VENV) .venv-lowest .data .pytest_cache .ruff_cache .mypy_cache tests/e2e/node_modules studio/node_modules test-artifacts

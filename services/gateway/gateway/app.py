@@ -24,6 +24,7 @@ from gateway.openapi import OpenApiAggregator, openapi_router
 from gateway.proxy import Proxy, build_client
 from gateway.ratelimit import RateLimiter
 from gateway.routes import ROUTES, Upstream
+from gateway.studio import mount_studio
 
 VERSION = "1.0.0"
 PORTS: frozenset[Need] = frozenset({"kv"})
@@ -101,5 +102,6 @@ def create_app(
                 name=spec.name if pattern == spec.path else f"{spec.name}_twin",
                 include_in_schema=False,
             )
+    mount_studio(app, settings.public_base_url)  # the admin panel at /studio/, not under /api/
     # every answer names its X-Request-ID; the id and trace context go on to the upstreams
     return tracing.instrument_app(app)
