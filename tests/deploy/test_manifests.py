@@ -243,19 +243,20 @@ def test_compose_gives_services_only_settings_they_read() -> None:
         assert not unknown, f"{name}: not a setting of {service}: {sorted(unknown)}"
 
 
-def test_compose_publishes_only_the_gateway_and_development_uis() -> None:
+def test_compose_publishes_only_the_edge_and_development_uis() -> None:
+    """The edge is the public port (tests/deploy/test_edge_deploy.py: the one the browser
+    client calls); the gateway and every other Videoflix service are reached only inside."""
     for name, spec in compose().items():
         ports = spec.get("ports") or []
-        if name == "gateway":
-            targets = [host_port(p)[1] for p in ports]
-            assert targets == [str(listening_port(spec["command"], environment(spec)))]
+        if name == "edge":
+            assert [host_port(p)[0] for p in ports] == [""], f"edge: {ports}"
         elif is_app(spec):
-            assert not ports, f"{name} publishes {ports}: only the gateway is public"
+            assert not ports, f"{name} publishes {ports}: only the edge is public"
         else:  # development UIs: loopback only
             for published in ports:
                 assert host_port(published)[0] == "127.0.0.1", f"{name}: {published}"
     published = {n for n, s in compose().items() if s.get("ports")}
-    assert published == {"gateway", "rabbitmq", "minio", "mailpit", "prometheus", "grafana"}
+    assert published == {"edge", "rabbitmq", "minio", "mailpit", "prometheus", "grafana"}
 
 
 def test_compose_healthchecks_probe_readyz_on_the_service_port() -> None:
@@ -485,11 +486,13 @@ def test_kustomizations_list_only_files_that_exist() -> None:
 
 @cache
 def base_objects() -> list[dict[str, Any]]:
+    """The objects of the base's manifest files (a folder it lists, such as deploy/edge for
+    the generated ConfigMap `edge`, is left to the kustomize renderings)."""
     base = K8S / "base"
     files = [
         base / f for f in yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
     ]
-    return [doc for f in files for doc in load_yaml_docs(f)]
+    return [doc for f in files if f.is_file() for doc in load_yaml_docs(f)]
 
 
 @cache
@@ -582,7 +585,7 @@ def test_services_reach_the_api_deployments() -> None:
         if name != "gateway":
             url = urlsplit(config[f"{name.upper()}_URL"])
             assert (url.hostname, url.port) == (name, port["port"]), f"{name.upper()}_URL"
-    assert {s for s in objects("Service")} == {"gateway", "identity", "catalog"}
+    assert {s for s in objects("Service")} == {"gateway", "identity", "catalog", "edge"}
 
 
 def test_gateway_is_autoscaled() -> None:
