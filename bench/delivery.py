@@ -1,0 +1,311 @@
+"""Benchmark of segment delivery (issue 15, item 4).
+
+Makes a short 1080p clip, uploads it through the admin API and waits until it is transcoded,
+picks the segment closest to 1 MiB, then loads that one URL with wrk (cookie auth, loopback
+only) on:
+
+* (a) the all-in-one (`python -m allinone`, a DATA_DIR of its own);
+* (b) the distributed stack (`python -m stack --throwaway`) through its edge (nginx on PORT);
+* (c) the same stack's gateway directly;
+* (d) Debian's nginx serving the same bytes from disk: the machine's ceiling;
+
+at 1, 16 and 64 connections (requests/s, MiB/s, p50/p99, errors, each against (d)), and at 16
+connections alone and beside two login loops (two processes logging in with the right password
+as fast as they can, from 127.0.0.2 and 127.0.0.3). Meanwhile the CPU each process spends is
+read from /proc, as the profile of what limits each server. Prints everything, then writes the
+"## Delivery" section of docs/benchmarks.md (other sections are kept).
+
+    .venv/bin/python bench/delivery.py [--quick] [--targets a,b,c,d] [--no-write] [--work DIR]
+
+--quick: 3 s runs, 16 connections only, the login storm on (a) only, nothing written. Needs
+wrk, nginx and ffmpeg on PATH, and what `python -m stack` needs (PostgreSQL, RabbitMQ, Redis).
+Exit status 1 if a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from delivery_api import Segment, closest, login, make_clip, segments_of, upload, wait_ready
+from delivery_doc import write_doc
+from delivery_report import (
+    ALLINONE,
+    CEILING,
+    EDGE,
+    GATEWAY,
+    Figures,
+    Storm,
+    goal_table,
+    goals,
+    profile_table,
+    storm_table,
+)
+from delivery_targets import (
+    Server,
+    TargetError,
+    edge_and_gateway,
+    start_allinone,
+    start_nginx,
+    start_stack,
+)
+from delivery_wrk import WrkResult, run_wrk
+
+BENCH = Path(__file__).resolve().parent
+LOGIN_SOURCES = ("127.0.0.2", "127.0.0.3")
+ADMIN_EMAIL = "bench-admin@example.com"
+
+
+def bench_env(password: str) -> dict[str, str]:
+    """The services' settings for the bench: its own admin, and the gateway's per-address login
+    limit (RATE_LIMIT_LOGIN, 10 a minute) raised out of the way of the login loops."""
+    return {
+        "ADMIN_EMAIL": ADMIN_EMAIL,
+        "ADMIN_PASSWORD": password,
+        "RATE_LIMIT_LOGIN": "1000000",
+        "RATE_LIMIT_WINDOW_SECONDS": "60",
+    }
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, password: str) -> None:
+        self.seconds: float = 3 if args.quick else args.seconds
+        self.connections = [16] if args.quick else [1, 16, 64]
+        self.quick: bool = args.quick
+        self.password = password
+        self.figures = Figures()
+        self.segment: Segment | None = None
+        self.notes: list[str] = []
+
+    def load(
+        self, url: str, cookie: str, connections: int, processes: Callable[[], Mapping[int, str]]
+    ) -> WrkResult:
+        assert self.segment is not None
+        run = run_wrk(
+            url,
+            connections=connections,
+            seconds=self.seconds,
+            headers={"Cookie": f"access_token={cookie}"},
+            size=len(self.segment.data),
+            processes=processes,
+        )
+        print(
+            f"  {connections:>3} connections: {run.rps:8,.0f} req/s {run.mib_s:8,.0f} MiB/s "
+            f"p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms errors {run.errors} "
+            f"busy {run.busy:.0%}",
+            flush=True,
+        )
+        return run
+
+    def measure(self, target: str, url: str, cookie: str, server: Server) -> None:
+        assert self.segment is not None
+        check_bytes(url, cookie, self.segment.data)
+        print(f"{target}: {url}", flush=True)
+        run_wrk(  # warm-up (caches, connection pools), not counted
+            url,
+            connections=16,
+            seconds=1,
+            headers={"Cookie": f"access_token={cookie}"},
+            size=len(self.segment.data),
+            processes=dict,
+        )
+        self.figures.runs[target] = {
+            c: self.load(url, cookie, c, server.processes) for c in self.connections
+        }
+
+    def storm(self, target: str, url: str, base: str, cookie: str, server: Server) -> None:
+        print(f"{target}: 16 connections alone, then beside two login loops", flush=True)
+        alone = self.load(url, cookie, 16, server.processes)
+        env = {
+            **os.environ,
+            "BENCH_LOGIN_EMAIL": ADMIN_EMAIL,
+            "BENCH_LOGIN_PASSWORD": self.password,
+        }
+        lasting = self.seconds + 5
+        loops = [
+            subprocess.Popen(
+                [sys.executable, str(BENCH / "delivery_logins.py"), base, source, str(lasting)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for source in LOGIN_SOURCES
+        ]
+        time.sleep(2.5)  # both loops started and logging in
+        beside = self.load(url, cookie, 16, server.processes)
+        logins: Counter[str] = Counter()
+        for loop in loops:
+            out, _ = loop.communicate(timeout=lasting + 60)
+            logins.update(json.loads(out.strip().splitlines()[-1]) if out.strip() else {})
+        print(f"  logins: {dict(logins)} in {lasting:g} s", flush=True)
+        self.figures.storms.append(Storm(target, alone, beside, logins, lasting))
+
+    # -------------------------------------------------------------- the servers
+
+    def allinone(self, work: Path, clip: Path, env: Mapping[str, str]) -> None:
+        print("starting the all-in-one, uploading the clip ...", flush=True)
+        server = start_allinone(work, env)
+        try:
+            client = login(server.url, ADMIN_EMAIL, self.password)
+            video_id = upload(client, clip)
+            renditions = wait_ready(client, video_id)
+            self.segment = closest(segments_of(client, video_id, renditions))
+            cookie = client.cookies["access_token"]
+            url = server.url + self.segment.path(video_id)
+            print(
+                f"segment: {self.segment.rendition}/{self.segment.name}, "
+                f"{len(self.segment.data):,} bytes",
+                flush=True,
+            )
+            self.measure(ALLINONE, url, cookie, server)
+            self.storm(ALLINONE, url, server.url, cookie, server)
+        finally:
+            server.stop()
+
+    def nginx(self, work: Path) -> None:
+        assert self.segment is not None
+        server = start_nginx(work, {self.segment.name: self.segment.data})
+        try:
+            self.measure(CEILING, f"{server.url}/{self.segment.name}", "unused", server)
+        finally:
+            server.stop()
+
+    def stack(self, work: Path, clip: Path, env: Mapping[str, str], targets: str) -> None:
+        assert self.segment is not None
+        print("starting the stack (python -m stack --throwaway) ...", flush=True)
+        try:
+            server = start_stack(work, env)
+        except TargetError as exc:
+            for target in (EDGE, GATEWAY):
+                self.figures.missing[target] = "the stack did not start"
+            print(exc, flush=True)
+            return
+        try:
+            edge, gateway = edge_and_gateway(server)
+            client = login(gateway, ADMIN_EMAIL, self.password)
+            video_id = upload(client, clip)
+            wait_ready(client, video_id)
+            cookie = client.cookies["access_token"]
+            path = f"/api/video/{video_id}/{self.segment.rendition}/{self.segment.name}"
+            own = client.get(path).content
+            if own != self.segment.data:
+                self.notes.append(
+                    f"The stack's transcode of the clip gave a {len(own):,}-byte segment "
+                    f"instead of {len(self.segment.data):,}: its bytes are measured (MiB/s "
+                    "ratios stay comparable)."
+                )
+                self.segment = Segment(self.segment.rendition, self.segment.name, own)
+            if edge is None:
+                self.figures.missing[EDGE] = "the stack has no edge (nginx) yet"
+            elif "b" in targets:
+                self.measure(EDGE, edge + path, cookie, server)
+            if "c" in targets:
+                self.measure(GATEWAY, gateway + path, cookie, server)
+            if not self.quick:
+                if edge is not None and "b" in targets:
+                    self.storm(EDGE, edge + path, edge, cookie, server)
+                if "c" in targets:
+                    self.storm(GATEWAY, gateway + path, gateway, cookie, server)
+        finally:
+            server.stop()
+
+
+def check_bytes(url: str, cookie: str, expected: bytes) -> None:
+    """One request before the load: 200 and exactly the segment's bytes."""
+    response = httpx.get(url, cookies={"access_token": cookie}, timeout=30)
+    if response.status_code != 200 or response.content != expected:
+        raise RuntimeError(
+            f"{url}: {response.status_code}, {len(response.content)} bytes "
+            f"(expected 200 and {len(expected)} bytes): {response.text[:300]}"
+        )
+
+
+def versions() -> dict[str, str]:
+    def first_line(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        return (done.stdout + done.stderr).strip().splitlines()[0]
+
+    return {
+        "nginx": first_line("nginx", "-v").removeprefix("nginx version: "),
+        "wrk": first_line("wrk", "-v").split(" [")[0],
+        "ffmpeg": " ".join(first_line("ffmpeg", "-version").split()[:3]),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, for development")
+    parser.add_argument("--seconds", type=float, default=8, help="each wrk run (default 8)")
+    parser.add_argument("--targets", default="abcd", help="which of a,b,c,d (default all)")
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument("--work", type=Path, help="keep the clip and logs here")
+    args = parser.parse_args()
+    missing = [tool for tool in ("wrk", "nginx", "ffmpeg") if shutil.which(tool) is None]
+    if missing:
+        print(f"needs {', '.join(missing)} on PATH (apt: see .ci/run)", file=sys.stderr)
+        return 2
+    work = args.work or Path(tempfile.mkdtemp(prefix="vf-delivery-"))
+    work.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(16)
+    env = bench_env(password)
+    bench = Bench(args, password)
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    clip = make_clip(work / "clip-1080p30.mp4")
+    bench.allinone(work, clip, env)  # also picks the segment every other server serves
+    if "d" in args.targets:
+        bench.nginx(work)
+    if "b" in args.targets or "c" in args.targets:
+        bench.stack(work, clip, env, args.targets)
+    load_after = os.getloadavg()[0]
+    f, cores = bench.figures, os.cpu_count() or 1
+    verdicts = goals(f)
+    print()
+    print("\n".join(profile_table(f, cores)))
+    print()
+    print("\n".join(storm_table(f)))
+    print()
+    print("\n".join(goal_table(verdicts)))
+    print(f"{time.monotonic() - started:.0f} s; load average {load_before:.2f} -> {load_after:.2f}")
+    if not (args.no_write or args.quick):
+        assert bench.segment is not None
+        write_doc(
+            f,
+            verdicts,
+            machine=f"{cores} cores ({cpu_model()})",
+            versions=versions(),
+            when=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            seconds=bench.seconds,
+            segment=f"{bench.segment.rendition} segment of {len(bench.segment.data):,} bytes",
+            load=(load_before, load_after),
+            notes=bench.notes,
+            env=env,
+        )
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(g.met is not False for g in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The figures of bench/delivery.py as text: ratios to the ceiling, the markdown tables, the
+goals of issue 15 and what limits a missed one. No I/O (tested in tests/bench/)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from delivery_wrk import WrkResult
+
+CEILING = "(d) nginx from disk"
+ALLINONE = "(a) all-in-one"
+EDGE = "(b) stack through the edge"
+GATEWAY = "(c) stack, gateway directly"
+ORDER = (ALLINONE, EDGE, GATEWAY, CEILING)
+GOAL_CONNECTIONS = 16
+
+
+@dataclass
+class Storm:
+    """The same segment load alone and beside the two login loops, on one server."""
+
+    target: str
+    alone: WrkResult
+    beside: WrkResult
+    logins: Counter[str]
+    login_seconds: float
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.beside.rps / self.alone.rps if self.alone.rps else 0.0
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.beside.p99_ms / self.alone.p99_ms if self.alone.p99_ms else float("inf")
+
+
+@dataclass
+class Figures:
+    """Everything one run measured. `runs[target][connections]`; `missing[target]` says why a
+    target was not measured."""
+
+    runs: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    storms: list[Storm] = field(default_factory=list)
+
+    def ratio(self, target: str, connections: int) -> float | None:
+        """MiB/s of `target` over the ceiling's at the same connections."""
+        run = self.runs.get(target, {}).get(connections)
+        ceiling = self.runs.get(CEILING, {}).get(connections)
+        if run is None or ceiling is None or not ceiling.mib_s:
+            return None
+        return run.mib_s / ceiling.mib_s
+
+    def p99_ratio(self, target: str, connections: int) -> float | None:
+        run = self.runs.get(target, {}).get(connections)
+        ceiling = self.runs.get(CEILING, {}).get(connections)
+        if run is None or ceiling is None or not ceiling.p99_ms:
+            return None
+        return run.p99_ms / ceiling.p99_ms
+
+    def all_runs(self) -> list[WrkResult]:
+        runs = [r for by_conn in self.runs.values() for r in by_conn.values()]
+        return runs + [r for s in self.storms for r in (s.alone, s.beside)]
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def errors(run: WrkResult) -> str:
+    if not run.errors:
+        return "0"
+    parts = [f"{run.socket_errors} socket", f"{run.status_errors} non-2xx"]
+    return ", ".join(parts) + (", short bodies" if run.short else "")
+
+
+def delivery_table(f: Figures) -> list[str]:
+    rows = [
+        "| server | connections | requests/s | MiB/s | p50 | p99 | errors "
+        "| MiB/s vs (d) | p99 vs (d) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for target in ORDER:
+        if target in f.missing:
+            rows.append(f"| {target} | | | | | | | not measured: {f.missing[target]} | |")
+            continue
+        for conns, run in sorted(f.runs.get(target, {}).items()):
+            rows.append(
+                f"| {target} | {conns} | {run.rps:,.0f} | {run.mib_s:,.0f} | {ms(run.p50_ms)} "
+                f"| {ms(run.p99_ms)} | {errors(run)} | {x(f.ratio(target, conns))} "
+                f"| {x(f.p99_ratio(target, conns))} |"
+            )
+    return rows
+
+
+def cpu_line(run: WrkResult) -> str:
+    """The processes' CPU per request, busiest first, and what that allows on `cores`."""
+    parts = sorted(run.cpu_ms.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{name} {value:.2f}" for name, value in parts if value >= 0.005)
+
+
+def cpu_bound(run: WrkResult, cores: int) -> float | None:
+    """Requests/s the machine's cores allow at this CPU cost per request (every process)."""
+    total = sum(run.cpu_ms.values())
+    return cores * 1000 / total if total else None
+
+
+def profile_table(f: Figures, cores: int, connections: int = GOAL_CONNECTIONS) -> list[str]:
+    rows = [
+        f"| server ({connections} connections) | CPU ms per request, by process "
+        "| sum | requests/s the cores allow at that cost | measured | machine busy "
+        "| other load, ms per request |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for target in ORDER:
+        run = f.runs.get(target, {}).get(connections)
+        if run is None:
+            continue
+        bound = cpu_bound(run, cores)
+        rows.append(
+            f"| {target} | {cpu_line(run)} | {sum(run.cpu_ms.values()):.2f} "
+            f"| {'-' if bound is None else f'{bound:,.0f}'} | {run.rps:,.0f} "
+            f"| {run.busy:.0%} | {run.other_ms:.2f} |"
+        )
+    return rows
+
+
+def storm_table(f: Figures) -> list[str]:
+    rows = [
+        f"| server ({GOAL_CONNECTIONS} connections) | alone: requests/s | p99 "
+        "| beside the logins: requests/s | p99 | throughput with/without | p99 with/without "
+        "| logins answered 200 | 429 | other |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in f.storms:
+        ok, limited = s.logins.get("200", 0), s.logins.get("429", 0)
+        other = sum(v for k, v in s.logins.items() if k not in {"200", "429"})
+        rows.append(
+            f"| {s.target} | {s.alone.rps:,.0f} | {ms(s.alone.p99_ms)} | {s.beside.rps:,.0f} "
+            f"| {ms(s.beside.p99_ms)} | {s.throughput_ratio:.0%} | {s.p99_ratio:.1f}x "
+            f"| {ok} ({ok / s.login_seconds:.1f}/s) | {limited} | {other} |"
+        )
+    return rows
+
+
+@dataclass
+class Goal:
+    text: str
+    result: str
+    met: bool | None  # None: not measured in this run
+
+
+def goals(f: Figures) -> list[Goal]:
+    """Issue 15's goals, each against this run's figures."""
+    c = GOAL_CONNECTIONS
+    out = []
+    edge = f.ratio(EDGE, c)
+    out.append(
+        Goal(
+            f"through the edge: >= 0.5x plain nginx at {c} connections",
+            x(edge) if edge is not None else f.missing.get(EDGE, "not measured"),
+            None if edge is None else edge >= 0.5,
+        )
+    )
+    aio, run = f.ratio(ALLINONE, c), f.runs.get(ALLINONE, {}).get(c)
+    out.append(
+        Goal(
+            f"all-in-one: >= 0.15x nginx at {c} connections (2x the issue's 250 MiB/s)",
+            "-" if aio is None or run is None else f"{x(aio)} ({run.mib_s:,.0f} MiB/s)",
+            None if aio is None else aio >= 0.15,
+        )
+    )
+    out.append(
+        Goal(
+            f"all-in-one: p99 < 50 ms at {c} connections",
+            "-" if run is None else ms(run.p99_ms),
+            None if run is None else run.p99_ms < 50,
+        )
+    )
+    for s in f.storms:
+        out.append(
+            Goal(
+                f"{s.target} beside two login loops: throughput >= 50% of alone",
+                f"{s.throughput_ratio:.0%}",
+                s.throughput_ratio >= 0.5,
+            )
+        )
+        out.append(
+            Goal(
+                f"{s.target} beside two login loops: p99 <= 4x alone",
+                f"{s.p99_ratio:.1f}x",
+                s.p99_ratio <= 4,
+            )
+        )
+    runs = f.all_runs()
+    bad = sum(1 for r in runs if r.errors)
+    out.append(Goal("zero errors, every run", f"{bad} of {len(runs)} runs with errors", not bad))
+    return out
+
+
+def goal_table(items: list[Goal]) -> list[str]:
+    rows = ["| goal | result | |", "|---|---|---|"]
+    for g in items:
+        verdict = "not measured" if g.met is None else "met" if g.met else "MISSED"
+        rows.append(f"| {g.text} | {g.result} | {verdict} |")
+    return rows
