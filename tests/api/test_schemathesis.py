@@ -49,6 +49,9 @@ REACHED = [
     "DELETE /api/admin/videos/{video_id}/",
 ]
 
+# never-ending answers, which no call could read to the end (tests/catalog/test_events.py)
+UNBOUNDED = {("GET", "/api/admin/events/")}
+
 # Not conformance checks, and wrong for this API by design:
 # - positive_data_acceptance: a schema-valid request may rightly be refused with 400 (a random
 #   activation or reset link is invalid, a random password weak or unlike its confirmation);
@@ -120,6 +123,8 @@ def test_api_answers_as_its_schema_says(running_api: RunningApi, ready_video: in
     failures: dict[str, str] = {}
     statuses: dict[str, set[int]] = {}
     for operation in operations:
+        if (operation.method.upper(), operation.path) in UNBOUNDED:
+            continue
         name = f"{operation.method.upper()} {operation.path}"
         seen = statuses.setdefault(name, set())
         # random input, then (where the path names a video) the ready one, so its routes

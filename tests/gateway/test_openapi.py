@@ -147,12 +147,15 @@ ERRORS = {
     ("GET", "/api/admin/videos/{video_id}/"): {401, 403, 404},
     ("PATCH", "/api/admin/videos/{video_id}/"): {400, 401, 403, 404, 413, 415},
     ("DELETE", "/api/admin/videos/{video_id}/"): {401, 403, 404},
+    ("POST", "/api/admin/videos/{video_id}/retry/"): {401, 403, 404, 409, 413},
+    ("GET", "/api/admin/events/"): {401, 403},
 }
 REFERENCED = {
     400: "BadRequest",
     401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
+    409: "Conflict",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
     416: "RangeNotSatisfiable",

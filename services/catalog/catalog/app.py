@@ -3,6 +3,7 @@ the video, admin and thumbnail routes, health endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -11,12 +12,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from catalog.cache import VideoListCache
+from catalog.changes import VideoWatcher
 from catalog.config import CatalogSettings
 from catalog.consumer import VideoResultConsumer
 from catalog.edge import edge_router
 from catalog.results import TranscoderResults
+from catalog.retry import Retries
 from catalog.router import admin_router, thumbnail_router, video_router
 from catalog.service import VideoService
+from catalog.studio import studio_router
 from catalog.uploads import Uploads
 from common.bus.topology import CATALOG
 from common.config import Settings
@@ -53,6 +57,11 @@ def create_app(
             app.state.catalog_settings = config
             app.state.videos = VideoService(settings, sessionmaker, store, cache)
             app.state.uploads = uploads
+            app.state.retries = Retries(settings, sessionmaker, store, notify)
+            watcher = VideoWatcher(
+                sessionmaker, settings.public_base_url, config.admin_events_poll_seconds
+            )
+            app.state.video_watcher = watcher
             try:
                 await uploads.remove_stale_uploads()
             except Exception:  # a store hiccup must not keep the catalog down; retried next start
@@ -62,13 +71,20 @@ def create_app(
             await ports.bus.consume(
                 CATALOG.name, VideoResultConsumer(results), prefetch=RESULTS_PREFETCH
             )
-            yield
+            watching = asyncio.create_task(watcher.run(), name="video-watcher")
+            try:
+                yield
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
 
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False
     install_error_handlers(app)  # refusals included
     instrument(app, "catalog")
     app.include_router(admin_router)
+    app.include_router(studio_router)
     app.include_router(video_router)
     app.include_router(thumbnail_router)
     app.include_router(edge_router)  # asked by the gateway for the edge (deploy/edge)

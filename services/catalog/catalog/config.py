@@ -23,3 +23,9 @@ class CatalogSettings(BaseSettings):
     are removed at start-up. Uploads in progress touch their row every `upload_heartbeat_seconds`.
     """
     upload_heartbeat_seconds: float = Field(default=60.0, gt=0)
+    admin_events_poll_seconds: float = Field(default=0.5, gt=0, le=1)
+    """How often the admin's live event stream looks for changes (one query a process)."""
+    admin_events_keepalive_seconds: float = Field(default=15.0, gt=0)
+    """A comment on a quiet event stream this often; keep it under UPSTREAM_TIMEOUT_SECONDS."""
+    admin_events_stream_seconds: float = Field(default=300.0, gt=0)
+    """An event stream ends after this long; the browser reconnects to a fresh snapshot."""

@@ -4,14 +4,15 @@ one conditional statement that makes it.
 ```
           begin_upload          finish_upload             mark_ready
    (new) ------------> uploading ------------> processing ------------> ready
-                           |                       |                      ^
-            discard_upload |           mark_failed |                      | mark_ready (a job
-                           v                       v                      |  redelivered, then
+                           |                     |    ^                   ^
+            discard_upload |         mark_failed |    | retry             | mark_ready (a job
+                           v                     v    |                   |  redelivered, then
                          (gone)                  failed ------------------+  done)
 ```
 
 Besides: `touch_upload` keeps an upload alive; `advance_progress` works while processing;
-`edit` and `remove` (the admin's) work in every state but `uploading`.
+`edit` and `remove` (the admin's) work in every state but `uploading`; `retry` (the admin's)
+starts a failed video's transcode over.
 
 `uploading` is internal: never listed, served, edited or deleted by the admin. A `ready`
 video never changes state again. Every move is a single UPDATE (or DELETE) whose WHERE names
@@ -62,6 +63,7 @@ DELETE = Move(SEEN_BY_ADMIN, removes=True)
 PROGRESS = Move((PROCESSING,))
 MARK_READY = Move((PROCESSING, FAILED), READY)
 MARK_FAILED = Move((PROCESSING,), FAILED)
+RETRY = Move((FAILED,), PROCESSING)
 
 
 async def _move(
@@ -208,6 +210,17 @@ async def mark_ready(db: AsyncSession, video_id: int, **values: Any) -> bool:
 
 async def mark_failed(db: AsyncSession, video_id: int, reason: str) -> bool:
     return await _move(db, MARK_FAILED, video_id, error=reason)
+
+
+async def retry(
+    db: AsyncSession, video_id: int, *, source_key: str, thumbnail_custom: bool
+) -> bool:
+    """`failed` -> `processing` from the start (progress 0, no error), with the transcode job
+    in the outbox of the same transaction, as `finish_upload` issues it."""
+    moved = await _move(db, RETRY, video_id, progress=0, error=None)
+    if moved:
+        add_to_outbox(db, transcode_job(video_id, source_key, thumbnail_custom))
+    return moved
 
 
 async def processing(db: AsyncSession) -> Sequence[Video]:

@@ -6,13 +6,25 @@ read (`catalog.forms`) with `invalid({field: [message]})`.
 
 from __future__ import annotations
 
-from common.refusals import Invalid, NotFound, TooLarge, Unsupported
+from common.refusals import Conflict, Invalid, NotFound, TooLarge, Unsupported
 
 MALFORMED_FORM = "The request body is not valid multipart/form-data."
 
 
 class VideoNotFound(NotFound):
     default_message = "Video not found."
+
+
+class NotFailed(Conflict):
+    """A retry of a video that is not `failed` (processing, ready, or it changed meanwhile)."""
+
+    default_message = "Only a failed video can be retried."
+
+
+class SourceGone(Conflict):
+    """A retry of a failed video whose uploaded file is no longer in the store."""
+
+    default_message = "The uploaded file of this video is gone; delete it and upload it again."
 
 
 class MalformedBody(Invalid):
