@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import secrets
 import shutil
 import subprocess
@@ -40,8 +39,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from delivery_api import Segment, closest, login, make_clip, segments_of, upload, wait_ready
-from delivery_doc import write_doc
+from delivery_api import (
+    Segment,
+    check_bytes,
+    closest,
+    login,
+    make_clip,
+    segments_of,
+    upload,
+    wait_ready,
+)
+from delivery_doc import cpu_model, versions, write_doc
 from delivery_report import (
     ALLINONE,
     CEILING,
@@ -153,6 +161,18 @@ class Bench:
         print(f"  logins: {dict(logins)} in {lasting:g} s", flush=True)
         self.figures.storms.append(Storm(target, alone, beside, logins, lasting))
 
+    def attempt(self, target: str, action: Callable[[], None]) -> None:
+        """One measurement of the stack; a failure is reported as such, the rest goes on."""
+        try:
+            action()
+        except (RuntimeError, ValueError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+            reason = str(exc).strip().splitlines()[0][:160].replace("|", "/")
+            print(f"{target} failed: {exc}", flush=True)
+            if target in self.figures.runs:
+                self.notes.append(f"The login storm on {target} failed: {reason}")
+            else:
+                self.figures.missing[target] = f"failed: {reason}"
+
     # -------------------------------------------------------------- the servers
 
     def allinone(self, work: Path, clip: Path, env: Mapping[str, str]) -> None:
@@ -175,6 +195,23 @@ class Bench:
         finally:
             server.stop()
 
+    def stack_video(self, gateway: str, clip: Path) -> tuple[str, str]:
+        """The clip uploaded to the stack and transcoded there: (cookie, the segment's path)."""
+        assert self.segment is not None
+        client = login(gateway, ADMIN_EMAIL, self.password)
+        video_id = upload(client, clip)
+        wait_ready(client, video_id)
+        path = f"/api/video/{video_id}/{self.segment.rendition}/{self.segment.name}"
+        own = client.get(path).content
+        if own != self.segment.data:
+            self.notes.append(
+                f"The stack's transcode of the clip gave a {len(own):,}-byte segment "
+                f"instead of {len(self.segment.data):,}: its bytes are measured (MiB/s "
+                "ratios stay comparable)."
+            )
+            self.segment = Segment(self.segment.rendition, self.segment.name, own)
+        return client.cookies["access_token"], path
+
     def nginx(self, work: Path) -> None:
         assert self.segment is not None
         server = start_nginx(work, {self.segment.name: self.segment.data})
@@ -195,63 +232,29 @@ class Bench:
             return
         try:
             edge, gateway = edge_and_gateway(server)
-            client = login(gateway, ADMIN_EMAIL, self.password)
-            video_id = upload(client, clip)
-            wait_ready(client, video_id)
-            cookie = client.cookies["access_token"]
-            path = f"/api/video/{video_id}/{self.segment.rendition}/{self.segment.name}"
-            own = client.get(path).content
-            if own != self.segment.data:
-                self.notes.append(
-                    f"The stack's transcode of the clip gave a {len(own):,}-byte segment "
-                    f"instead of {len(self.segment.data):,}: its bytes are measured (MiB/s "
-                    "ratios stay comparable)."
-                )
-                self.segment = Segment(self.segment.rendition, self.segment.name, own)
+            try:
+                cookie, path = self.stack_video(gateway, clip)
+            except (RuntimeError, httpx.HTTPError) as exc:
+                print(f"the stack's video: {exc}", flush=True)
+                for target in (EDGE, GATEWAY):
+                    self.figures.missing[target] = "the upload to the stack failed"
+                return
             if edge is None:
                 self.figures.missing[EDGE] = "the stack has no edge (nginx) yet"
             elif "b" in targets:
-                self.measure(EDGE, edge + path, cookie, server)
+                self.attempt(EDGE, lambda: self.measure(EDGE, edge + path, cookie, server))
             if "c" in targets:
-                self.measure(GATEWAY, gateway + path, cookie, server)
+                self.attempt(GATEWAY, lambda: self.measure(GATEWAY, gateway + path, cookie, server))
             if not self.quick:
-                if edge is not None and "b" in targets:
-                    self.storm(EDGE, edge + path, edge, cookie, server)
-                if "c" in targets:
-                    self.storm(GATEWAY, gateway + path, gateway, cookie, server)
+                if edge is not None and EDGE in self.figures.runs:
+                    self.attempt(EDGE, lambda: self.storm(EDGE, edge + path, edge, cookie, server))
+                if GATEWAY in self.figures.runs:
+                    self.attempt(
+                        GATEWAY,
+                        lambda: self.storm(GATEWAY, gateway + path, gateway, cookie, server),
+                    )
         finally:
             server.stop()
-
-
-def check_bytes(url: str, cookie: str, expected: bytes) -> None:
-    """One request before the load: 200 and exactly the segment's bytes."""
-    response = httpx.get(url, cookies={"access_token": cookie}, timeout=30)
-    if response.status_code != 200 or response.content != expected:
-        raise RuntimeError(
-            f"{url}: {response.status_code}, {len(response.content)} bytes "
-            f"(expected 200 and {len(expected)} bytes): {response.text[:300]}"
-        )
-
-
-def versions() -> dict[str, str]:
-    def first_line(*command: str) -> str:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        return (done.stdout + done.stderr).strip().splitlines()[0]
-
-    return {
-        "nginx": first_line("nginx", "-v").removeprefix("nginx version: "),
-        "wrk": first_line("wrk", "-v").split(" [")[0],
-        "ffmpeg": " ".join(first_line("ffmpeg", "-version").split()[:3]),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def main() -> int:

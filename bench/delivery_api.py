@@ -104,3 +104,13 @@ def prepare(base: str, email: str, password: str, clip: Path) -> tuple[httpx.Cli
     client = login(base, email, password)
     video_id = upload(client, clip)
     return client, video_id
+
+
+def check_bytes(url: str, cookie: str, expected: bytes) -> None:
+    """One request before the load: 200 and exactly the segment's bytes."""
+    response = httpx.get(url, cookies={"access_token": cookie}, timeout=30)
+    if response.status_code != 200 or response.content != expected:
+        raise RuntimeError(
+            f"{url}: {response.status_code}, {len(response.content)} bytes "
+            f"(expected 200 and {len(expected)} bytes): {response.text[:300]}"
+        )

@@ -4,7 +4,9 @@ sections, e.g. bench/transcode.py's, are kept)."""
 from __future__ import annotations
 
 import os
+import platform
 import re
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +29,27 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Delivery"
 
 
+def versions() -> dict[str, str]:
+    def first_line(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        return (done.stdout + done.stderr).strip().splitlines()[0]
+
+    return {
+        "nginx": first_line("nginx", "-v").removeprefix("nginx version: "),
+        "wrk": first_line("wrk", "-v").split(" [")[0],
+        "ffmpeg": " ".join(first_line("ffmpeg", "-version").split()[:3]),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def replace_section(current: str, text: str, section: str = SECTION) -> str:
     """`current` with its `section` replaced by `text`, or `text` appended."""
     pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
@@ -40,24 +63,28 @@ def replace_section(current: str, text: str, section: str = SECTION) -> str:
 def limits(f: Figures, verdicts: list[Goal], cores: int) -> list[str]:
     """For each server with a missed goal: where its CPU goes, from the profile."""
     lines = []
-    missed = " ".join(g.text for g in verdicts if g.met is False)
+    missed = {g.target for g in verdicts if g.met is False and not g.storm}
+    stormy = {g.target for g in verdicts if g.met is False and g.storm}
     c = GOAL_CONNECTIONS
-    for target, key in ((ALLINONE, "all-in-one"), (EDGE, "edge"), (GATEWAY, "stack")):
+    for target in (ALLINONE, EDGE, GATEWAY):
         run = f.runs.get(target, {}).get(c)
-        if run is None or key not in missed:
+        if run is None or target not in missed:
             continue
         bound = cpu_bound(run, cores)
         lines.append(
-            f"- {target}: at {c} connections the machine was {run.busy:.0%} busy; each segment "
+            f"- {target}: at {c} connections the machine was {run.busy:.0%} busy; a segment "
             f"cost {sum(run.cpu_ms.values()):.2f} ms of CPU over all processes "
-            f"({cpu_line(run)}), so {cores} cores allow about "
-            f"{'-' if bound is None else f'{bound:,.0f}'} requests/s: it is CPU-bound, and "
-            "the biggest share above is what to make cheaper."
+            f"({cpu_line(run)}; other load on the machine {run.other_ms:.2f} ms more), so "
+            f"{cores} cores allow about {'-' if bound is None else f'{bound:,.0f}'} "
+            f"requests/s against {run.rps:,.0f} measured. With {c} requests always in flight "
+            f"the mean latency is {c} / throughput = {c / run.rps * 1e3 if run.rps else 0:.0f} ms "
+            "(Little's law): latency follows the CPU cost per segment, whose biggest share "
+            "above is what to make cheaper."
         )
     for s in f.storms:
-        if s.throughput_ratio < 0.5 or s.p99_ratio > 4:
+        if s.target in stormy:
             lines.append(
-                f"- {s.target} beside the logins: {cpu_line(s.beside)} ms per segment "
+                f"- {s.target} beside the logins: CPU ms per segment {cpu_line(s.beside)} "
                 f"(alone: {cpu_line(s.alone)}); the login loops got "
                 f"{s.logins.get('200', 0)} logins through in {s.login_seconds:g} s."
             )
@@ -102,7 +129,9 @@ def section(
             "",
             "Where the CPU goes (from /proc during each run: user + system time of each "
             "process over the requests served; `wrk (load)` is the load generator, which "
-            "shares the cores; `(shared)` processes serve other users of the machine too):",
+            "shares the cores; `(shared)` processes serve other users of the machine too; "
+            "*other load* is the machine's busy CPU time that no listed process accounts for: "
+            "other users of the machine, and during a login storm the two login clients):",
             "",
             *profile_table(f, cores),
             "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from delivery_doc import replace_section
+from delivery_doc import replace_section, section
 from delivery_report import (
     ALLINONE,
     CEILING,
@@ -159,3 +159,29 @@ def test_only_the_delivery_section_is_replaced() -> None:
     assert replace_section("# Benchmarks\n\n## Transcode\n\nx\n", "## Delivery\n\nnew\n") == (
         "# Benchmarks\n\n## Transcode\n\nx\n\n## Delivery\n\nnew\n"
     )
+
+
+def test_the_section_holds_the_tables_goals_and_what_limits_a_missed_one() -> None:
+    f = figures()
+    f.runs[ALLINONE][16].cpu_ms = {"allinone": 4.0, "wrk (load)": 1.0}
+    text = section(
+        f,
+        goals(f),
+        machine="2 cores (a CPU)",
+        versions={"nginx": "1.22.1", "wrk": "wrk 4.1.0"},
+        when="2026-11-30 06:00 UTC",
+        seconds=8,
+        segment="720p segment of 1,048,576 bytes",
+        load=(1.0, 2.0),
+        notes=[],
+        env={"RATE_LIMIT_LOGIN": "1000000", "ADMIN_PASSWORD": "secret"},
+    )
+    assert text.startswith(
+        "## Delivery\n\n`bench/delivery.py`, run 2026-11-30 06:00 UTC on 2 cores"
+    )
+    assert "with `RATE_LIMIT_LOGIN=1000000` so that" in text
+    assert "secret" not in text
+    assert delivery_table(f)[2] in text
+    assert goal_table(goals(f))[-1] in text
+    assert "- (a) all-in-one beside the logins: CPU ms per segment" in text
+    assert "- (a) all-in-one: at 16 connections" not in text  # its delivery goals were met
