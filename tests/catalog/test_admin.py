@@ -215,6 +215,8 @@ async def test_openapi_lists_the_routes_once(catalog: Catalog) -> None:
         "/api/admin/videos/{video_id}/",
         "/api/admin/videos/{video_id}/retry/",
         "/api/admin/events/",
+        "/api/admin/uploads/",
+        "/api/admin/uploads/{upload_id}",
         "/api/video/",
         "/api/video/{video_id}/master.m3u8",
         "/api/video/{video_id}/{resolution}/index.m3u8",

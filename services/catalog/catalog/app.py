@@ -17,10 +17,12 @@ from catalog.config import CatalogSettings
 from catalog.consumer import VideoResultConsumer
 from catalog.edge import edge_router
 from catalog.results import TranscoderResults
+from catalog.resumable import ResumableUploads
 from catalog.retry import Retries
 from catalog.router import admin_router, thumbnail_router, video_router
 from catalog.service import VideoService
 from catalog.studio import studio_router
+from catalog.tus import tus_router
 from catalog.uploads import Uploads
 from common.bus.topology import CATALOG
 from common.config import Settings
@@ -57,6 +59,9 @@ def create_app(
             app.state.catalog_settings = config
             app.state.videos = VideoService(settings, sessionmaker, store, cache)
             app.state.uploads = uploads
+            resumable = ResumableUploads(config, sessionmaker, store, uploads)
+            app.state.resumable = resumable
+            expiring = asyncio.create_task(resumable.expire_periodically(), name="tus-expiry")
             app.state.retries = Retries(settings, sessionmaker, store, notify)
             watcher = VideoWatcher(
                 sessionmaker, settings.public_base_url, config.admin_events_poll_seconds
@@ -76,6 +81,7 @@ def create_app(
                 yield
             finally:
                 watching.cancel()
+                expiring.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
 
@@ -84,6 +90,7 @@ def create_app(
     install_error_handlers(app)  # refusals included
     instrument(app, "catalog")
     app.include_router(admin_router)
+    app.include_router(tus_router)
     app.include_router(studio_router)
     app.include_router(video_router)
     app.include_router(thumbnail_router)

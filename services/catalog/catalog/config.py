@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GIB = 1024**3
+MIB = 1024**2
 MB = 1000**2
 
 
@@ -29,3 +30,14 @@ class CatalogSettings(BaseSettings):
     """A comment on a quiet event stream this often; keep it under UPSTREAM_TIMEOUT_SECONDS."""
     admin_events_stream_seconds: float = Field(default=300.0, gt=0)
     """An event stream ends after this long; the browser reconnects to a fresh snapshot."""
+    tus_expiry_seconds: float = Field(default=24 * 3600, gt=0)
+    """A resumable (tus) upload that received no bytes for this long expires: 404, and the
+    periodic clean-up removes its parts and row."""
+    tus_part_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
+    """Bytes of a resumable upload's part: the most one PATCH holds in memory. S3 composes
+    parts of at least 5 MiB."""
+    tus_lease_seconds: float = Field(default=30.0, gt=0)
+    """How long a PATCH owns its upload without storing anything (a dead catalog's lease
+    runs out after this); a live PATCH renews it."""
+    tus_cleanup_interval_seconds: float = Field(default=600.0, gt=0)
+    """How often the catalog removes expired resumable uploads."""

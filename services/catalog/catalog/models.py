@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UTCDateTime, utcnow
@@ -52,3 +52,28 @@ class Video(Base):
     carries it) can be cached forever and cannot be guessed."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ResumableUpload(Base):
+    """A tus upload (`catalog.resumable`): its bytes are in the store under its own prefix,
+    `offset` of them durably; `video_id` once the last byte made it a video."""
+
+    __tablename__ = "resumable_uploads"
+    __table_args__: Any = (Index("ix_resumable_uploads_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(255))
+    metadata_header: Mapped[str] = mapped_column("metadata", Text)
+    """`Upload-Metadata` as the client sent it, answered on HEAD."""
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The PATCH (or clean-up) that owns the upload until `lease_until`."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    video_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

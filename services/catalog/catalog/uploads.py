@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,6 +32,13 @@ from common.storage.port import ObjectInfo, ObjectTooLarge
 log = logging.getLogger(__name__)
 
 _VIDEO_CONTENT_TYPE = re.compile(r"video/[A-Za-z0-9.+-]{1,64}")
+InTransaction = Callable[[AsyncSession, int], Awaitable[None]]
+"""Work of a caller done in `finish_upload`'s transaction, given the video id."""
+
+
+def source_content_type(declared: str) -> str:
+    """The content type a source is stored with: the client's when it names a video type."""
+    return declared if _VIDEO_CONTENT_TYPE.fullmatch(declared) else "application/octet-stream"
 
 
 @dataclass(eq=False)
@@ -88,6 +95,29 @@ class Uploads:
         upload_stored(source.size)
         return admin_video(video, self.settings.public_base_url)
 
+    async def adopt(
+        self,
+        metadata: VideoCreateIn,
+        store_source: Callable[[int], Awaitable[ObjectInfo]],
+        *,
+        also: InTransaction | None = None,
+    ) -> AdminVideo:
+        """A video from a source stored another way (a resumable upload's parts): the same
+        row, thumbnail rule, transcode job and clean-up on failure as `create`.
+        `store_source(video_id)` stores the source (under `media.source_key`); `also` runs
+        in the transaction that makes the video `processing`, and refuses by raising."""
+        video_id: int | None = None
+        try:
+            video_id = await self._begin()
+            source = await store_source(video_id)
+            video = await self._finish(video_id, metadata, source, None, also=also)
+        except BaseException:
+            await self._abort(video_id)
+            raise
+        log.info("video uploaded", extra={"video_id": video.id, "bytes": source.size})
+        upload_stored(source.size)
+        return admin_video(video, self.settings.public_base_url)
+
     async def _begin(self) -> int:
         async with self.sessionmaker() as db:
             video = lifecycle.begin_upload(db)
@@ -95,14 +125,11 @@ class Uploads:
         return video.id
 
     async def _store_source(self, video_id: int, part: FormPart, first: bytes) -> ObjectInfo:
-        content_type = part.content_type
-        if not _VIDEO_CONTENT_TYPE.fullmatch(content_type):
-            content_type = "application/octet-stream"
         try:
             return await self.store.put_stream(
                 media.source_key(video_id, part.filename),
                 self._heartbeat(video_id, _prepend(first, part.chunks())),
-                content_type,
+                source_content_type(part.content_type),
                 max_size=self.config.max_upload_bytes,
             )
         except ObjectTooLarge:
@@ -127,6 +154,8 @@ class Uploads:
         metadata: VideoCreateIn,
         source: ObjectInfo,
         thumbnail: forms.ThumbnailUpload | None,
+        *,
+        also: InTransaction | None = None,
     ) -> Video:
         version = media.new_thumbnail_version()
         thumbnail_key: str | None = None
@@ -147,6 +176,8 @@ class Uploads:
             )
             if not finished:
                 raise RuntimeError(f"upload {video_id} vanished before it was complete")
+            if also is not None:
+                await also(db, video_id)
             await db.commit()
             video = await db.get(Video, video_id, populate_existing=True)
         self.on_outbox_commit()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from common.storage.port import ObjectTooLarge
+from common.storage.port import COMPOSE_MAX_SOURCES, COMPOSE_MIN_PART, ObjectTooLarge
 
 CHUNK_SIZE = 256 * 1024
 """Read size for ranges, copies and downloads."""
@@ -63,3 +63,14 @@ def check_range(start: int, end: int | None) -> None:
     """`iter_range`'s bounds: `ValueError` unless 0 <= start and (end is None or start <= end)."""
     if start < 0 or (end is not None and end < start):
         raise ValueError(f"invalid range {start}-{end}")
+
+
+def check_compose(sources: list[str], sizes: list[int] | None = None) -> None:
+    """`compose`'s rules (`ValueError`): 1 to COMPOSE_MAX_SOURCES sources and, when `sizes`
+    are known, none but the last below COMPOSE_MIN_PART bytes. Both adapters refuse alike,
+    so a caller tested on the local store does not first fail on S3."""
+    if not 1 <= len(sources) <= COMPOSE_MAX_SOURCES:
+        raise ValueError(f"compose takes 1 to {COMPOSE_MAX_SOURCES} sources, not {len(sources)}")
+    for key, size in zip(sources[:-1], sizes or [], strict=False):
+        if size < COMPOSE_MIN_PART:
+            raise ValueError(f"compose: {key} holds {size} bytes, fewer than {COMPOSE_MIN_PART}")

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +25,13 @@ from stat import S_ISREG
 from typing import Any, BinaryIO
 
 from common.media import JPEG_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE
-from common.storage._shared import CHUNK_SIZE, LimitedStream, check_range, download_to
+from common.storage._shared import (
+    CHUNK_SIZE,
+    LimitedStream,
+    check_compose,
+    check_range,
+    download_to,
+)
 from common.storage.port import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
@@ -260,6 +266,29 @@ class LocalObjectStore:
                 # shielded: a cancelled upload must still not leave its temp file behind
                 await asyncio.shield(asyncio.to_thread(self._discard, writer))
                 raise
+
+    async def compose(self, key: str, sources: Sequence[str], content_type: str) -> ObjectInfo:
+        """The sources copied one after the other into a temp file that becomes `key`; each
+        source is opened before anything is written, so a missing one stores nothing."""
+        paths = [self._path(source) for source in sources]
+        self._path(key)
+
+        def fill(writer: _AtomicWriter) -> None:
+            opened: list[BinaryIO] = []
+            try:
+                for source, path in zip(sources, paths, strict=True):
+                    opened.append(self._open(source, path))
+                sizes = [os.fstat(f.fileno()).st_size for f in opened]
+                check_compose(list(sources), sizes)
+                for f in opened:
+                    while chunk := f.read(WRITE_BATCH):
+                        writer.write(chunk)
+            finally:
+                for f in opened:
+                    f.close()
+
+        check_compose(list(sources))
+        return await self._write(key, content_type, fill)
 
     # ------------------------------------------------------------------ reads
 

@@ -7,7 +7,7 @@ its root.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +15,10 @@ from typing import Protocol
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 """Stored when a caller gives no content type."""
+COMPOSE_MIN_PART = 5 * 1024 * 1024
+"""`compose`: every source but the last holds at least this many bytes (S3's smallest part)."""
+COMPOSE_MAX_SOURCES = 10_000
+"""`compose`: at most this many sources (S3's most parts of one object)."""
 
 
 def check_key(key: str) -> str:
@@ -69,6 +73,14 @@ class ObjectStore(Protocol):
 
         Raises `ObjectTooLarge` (and stores nothing) once more than `max_size` bytes came.
         """
+
+    async def compose(self, key: str, sources: Sequence[str], content_type: str) -> ObjectInfo:
+        """Store the concatenation of the objects `sources`, in order, under `key`, and leave
+        the sources as they are. The bytes do not pass through this process (S3: a multipart
+        upload of server-side part copies; local: a copy between files in a worker thread).
+        Every source but the last must hold `COMPOSE_MIN_PART` bytes or more, and there are
+        1 to `COMPOSE_MAX_SOURCES` of them (`ValueError`); a missing source raises
+        `ObjectNotFound`, and then nothing is stored."""
 
     async def get_bytes(self, key: str) -> bytes: ...
 

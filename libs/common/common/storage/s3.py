@@ -13,7 +13,7 @@ import contextlib
 import io
 import os
 import queue
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,11 +21,18 @@ from typing import Any, BinaryIO, cast
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ComposeSource
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from common.storage._s3_stale import abort_stale_uploads
-from common.storage._shared import CHUNK_SIZE, LimitedStream, check_range, download_to
+from common.storage._shared import (
+    CHUNK_SIZE,
+    LimitedStream,
+    check_compose,
+    check_range,
+    download_to,
+)
 from common.storage.port import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
@@ -260,6 +267,46 @@ class S3ObjectStore:
                     upload.exception()  # retrieved: the caller's error is the one that matters
                 raise
         return ObjectInfo(key, source.size, _etag(result.etag), content_type)
+
+    async def compose(self, key: str, sources: Sequence[str], content_type: str) -> ObjectInfo:
+        """S3's multipart upload with UploadPartCopy parts, through the SDK's public
+        `compose_object` (it stats each source, then copies it server-side as one part, or
+        a whole object with CopyObject for a single source). Public on purpose: the SDK's
+        `_create_multipart_upload`/`_upload_part` would let a writer keep a multipart upload
+        open across requests, but such an upload is what `abort_stale_writes` takes for a
+        dead writer's; composing finished objects keeps every multipart upload short-lived."""
+        check_key(key)
+        for source in sources:
+            check_key(source)
+        check_compose(list(sources))
+        content_type = content_type or DEFAULT_CONTENT_TYPE
+
+        def run() -> ObjectInfo:
+            sizes = [self._stat_size(source) for source in sources]
+            check_compose(list(sources), sizes)
+            try:
+                self._client.compose_object(
+                    self.bucket,
+                    key,
+                    [ComposeSource(self.bucket, source) for source in sources],
+                    metadata={"Content-Type": content_type},
+                )
+            except S3Error as exc:
+                if exc.code in _NOT_FOUND:  # a source deleted meanwhile
+                    raise ObjectNotFound(exc.object_name or key) from None
+                raise
+            obj = self._client.stat_object(self.bucket, key)
+            return ObjectInfo(key, int(obj.size or 0), _etag(obj.etag), content_type)
+
+        return await asyncio.to_thread(run)
+
+    def _stat_size(self, key: str) -> int:
+        try:
+            return int(self._client.stat_object(self.bucket, key).size or 0)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                raise ObjectNotFound(key) from None
+            raise
 
     # ------------------------------------------------------------------ reads
 
