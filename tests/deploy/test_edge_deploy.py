@@ -129,6 +129,8 @@ def test_compose_edge_is_the_public_port() -> None:
     assert host_port(published)[1] == env["EDGE_LISTEN"]
     assert str(published).split(":")[0] == CLIENT_PORT, "the browser client calls port 8000"
     assert not compose()["gateway"].get("ports"), "the gateway is reached through the edge"
+    # healthy when the whole way in works: through the edge to the gateway's /readyz
+    assert f"http://127.0.0.1:{env['EDGE_LISTEN']}/readyz" in edge()["healthcheck"]["test"]
 
 
 def test_compose_edge_upstreams_are_the_gateway_and_the_object_store() -> None:
@@ -262,6 +264,9 @@ def test_k8s_edge_is_hardened_and_probed(folder: str) -> None:
     for probe in ("readinessProbe", "livenessProbe"):
         check = container[probe].get("httpGet") or container[probe].get("tcpSocket")
         assert check and check["port"] in ("http", port), probe
+    # ready when a gateway answers through it; alive when nginx does, whatever the gateway
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "tcpSocket" in container["livenessProbe"]
 
 
 @pytest.mark.parametrize("folder", k8s_folders())
