@@ -17,9 +17,10 @@ read from /proc, as the profile of what limits each server. Prints everything, t
 
     .venv/bin/python bench/delivery.py [--quick] [--targets a,b,c,d] [--no-write] [--work DIR]
 
---quick: 3 s runs, 16 connections only, the login storm on (a) only, nothing written. Needs
-wrk, nginx and ffmpeg on PATH, and what `python -m stack` needs (PostgreSQL, RabbitMQ, Redis).
-Exit status 1 if a goal is missed.
+(a) always runs: it makes the segment the others serve. --quick: 3 s runs, 16 connections
+only, the login storm on (a) only, nothing written. Needs wrk, nginx and ffmpeg on PATH, and
+what `python -m stack` needs (PostgreSQL, RabbitMQ, Redis; nginx's njs module for its edge).
+About 6 minutes, most of it under load. Exit status 1 if a goal is missed.
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ from delivery_api import (
 from delivery_doc import cpu_model, versions, write_doc
 from delivery_report import (
     ALLINONE,
-    CEILING,
     EDGE,
     GATEWAY,
     Figures,
     Storm,
+    delivery_table,
     goal_table,
     goals,
     profile_table,
@@ -97,9 +98,17 @@ class Bench:
         self.figures = Figures()
         self.segment: Segment | None = None
         self.notes: list[str] = []
+        self.ceiling: Server | None = None  # (d), measured right after every other run
+        self.ceiling_url = ""
+        self.ceiling_size = 0
 
     def load(
-        self, url: str, cookie: str, connections: int, processes: Callable[[], Mapping[int, str]]
+        self,
+        url: str,
+        cookie: str,
+        connections: int,
+        processes: Callable[[], Mapping[int, str]],
+        label: str = "",
     ) -> WrkResult:
         assert self.segment is not None
         run = run_wrk(
@@ -107,13 +116,13 @@ class Bench:
             connections=connections,
             seconds=self.seconds,
             headers={"Cookie": f"access_token={cookie}"},
-            size=len(self.segment.data),
+            size=self.ceiling_size if label == "(d)" else len(self.segment.data),
             processes=processes,
         )
         print(
-            f"  {connections:>3} connections: {run.rps:8,.0f} req/s {run.mib_s:8,.0f} MiB/s "
-            f"p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms errors {run.errors} "
-            f"busy {run.busy:.0%}",
+            f"  {label:>3} {connections:>3} connections: {run.rps:8,.0f} req/s "
+            f"{run.mib_s:8,.0f} MiB/s p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms "
+            f"errors {run.errors} busy {run.busy:.0%}",
             flush=True,
         )
         return run
@@ -122,7 +131,18 @@ class Bench:
         assert self.segment is not None
         check_bytes(url, cookie, self.segment.data)
         print(f"{target}: {url}", flush=True)
-        run_wrk(  # warm-up (caches, connection pools), not counted
+        self.warm_up(url, cookie)
+        runs = self.figures.runs.setdefault(target, {})
+        for c in self.connections:
+            runs[c] = self.load(url, cookie, c, server.processes)
+            if self.ceiling is not None:  # right after it, on the same machine load
+                ceiling = self.load(self.ceiling_url, "-", c, self.ceiling.processes, "(d)")
+                self.figures.add_paired(target, c, ceiling)
+
+    def warm_up(self, url: str, cookie: str) -> None:
+        """1 s of the load, not counted (caches, connection pools)."""
+        assert self.segment is not None
+        run_wrk(
             url,
             connections=16,
             seconds=1,
@@ -130,9 +150,6 @@ class Bench:
             size=len(self.segment.data),
             processes=dict,
         )
-        self.figures.runs[target] = {
-            c: self.load(url, cookie, c, server.processes) for c in self.connections
-        }
 
     def storm(self, target: str, url: str, base: str, cookie: str, server: Server) -> None:
         print(f"{target}: 16 connections alone, then beside two login loops", flush=True)
@@ -175,7 +192,8 @@ class Bench:
 
     # -------------------------------------------------------------- the servers
 
-    def allinone(self, work: Path, clip: Path, env: Mapping[str, str]) -> None:
+    def allinone(self, work: Path, clip: Path, env: Mapping[str, str], ceiling: bool) -> None:
+        """(a), and (d) from then on when `ceiling`: the all-in-one picks the segment."""
         print("starting the all-in-one, uploading the clip ...", flush=True)
         server = start_allinone(work, env)
         try:
@@ -190,6 +208,8 @@ class Bench:
                 f"{len(self.segment.data):,} bytes",
                 flush=True,
             )
+            if ceiling:
+                self.start_ceiling(work)
             self.measure(ALLINONE, url, cookie, server)
             self.storm(ALLINONE, url, server.url, cookie, server)
         finally:
@@ -212,13 +232,17 @@ class Bench:
             self.segment = Segment(self.segment.rendition, self.segment.name, own)
         return client.cookies["access_token"], path
 
-    def nginx(self, work: Path) -> None:
+    def start_ceiling(self, work: Path) -> None:
+        """(d): nginx serving the segment from disk, up until the end of the bench."""
         assert self.segment is not None
-        server = start_nginx(work, {self.segment.name: self.segment.data})
-        try:
-            self.measure(CEILING, f"{server.url}/{self.segment.name}", "unused", server)
-        finally:
-            server.stop()
+        self.ceiling = start_nginx(work, {self.segment.name: self.segment.data})
+        self.ceiling_url = f"{self.ceiling.url}/{self.segment.name}"
+        self.ceiling_size = len(self.segment.data)
+        self.warm_up(self.ceiling_url, "-")
+
+    def stop_ceiling(self) -> None:
+        if self.ceiling is not None:
+            self.ceiling.stop()
 
     def stack(self, work: Path, clip: Path, env: Mapping[str, str], targets: str) -> None:
         assert self.segment is not None
@@ -276,14 +300,17 @@ def main() -> int:
     bench = Bench(args, password)
     started, load_before = time.monotonic(), os.getloadavg()[0]
     clip = make_clip(work / "clip-1080p30.mp4")
-    bench.allinone(work, clip, env)  # also picks the segment every other server serves
-    if "d" in args.targets:
-        bench.nginx(work)
-    if "b" in args.targets or "c" in args.targets:
-        bench.stack(work, clip, env, args.targets)
+    try:
+        bench.allinone(work, clip, env, ceiling="d" in args.targets)
+        if "b" in args.targets or "c" in args.targets:
+            bench.stack(work, clip, env, args.targets)
+    finally:
+        bench.stop_ceiling()
     load_after = os.getloadavg()[0]
     f, cores = bench.figures, os.cpu_count() or 1
     verdicts = goals(f)
+    print()
+    print("\n".join(delivery_table(f)))
     print()
     print("\n".join(profile_table(f, cores)))
     print()

@@ -121,7 +121,10 @@ def section(
             "(`python -m allinone`), (b) the distributed stack (`python -m stack --throwaway`, "
             "one transcoder, moto as S3) through its edge, (c) the same stack's gateway "
             "directly, (d) Debian's nginx serving the same bytes from disk (sendfile, no "
-            "access log): the machine's ceiling. Every server was checked to answer 200 with "
+            "access log): the machine's ceiling, measured right after each other server's run "
+            "at the same connections (the machine is shared and its load drifts): each ratio "
+            "is to that run, whose MiB/s is in brackets, and the (d) rows are the median of "
+            "them. Every server was checked to answer 200 with "
             "exactly the segment's bytes first; errors are wrk's socket errors, statuses "
             ">= 400, and bodies shorter than the segment.",
             "",

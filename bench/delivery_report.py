@@ -43,25 +43,43 @@ class Figures:
     runs: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     storms: list[Storm] = field(default_factory=list)
+    paired: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
+    """The ceiling measured right after each server's run at the same connections (the
+    machine is shared: its load drifts between the first run and the last)."""
+
+    def add_paired(self, target: str, connections: int, ceiling: WrkResult) -> None:
+        self.paired.setdefault(target, {})[connections] = ceiling
+        every = [p[connections] for p in self.paired.values() if connections in p]
+        self.runs.setdefault(CEILING, {})[connections] = median(every)
+
+    def ceiling(self, target: str, connections: int) -> WrkResult | None:
+        own = self.paired.get(target, {}).get(connections)
+        return own or self.runs.get(CEILING, {}).get(connections)
 
     def ratio(self, target: str, connections: int) -> float | None:
         """MiB/s of `target` over the ceiling's at the same connections."""
         run = self.runs.get(target, {}).get(connections)
-        ceiling = self.runs.get(CEILING, {}).get(connections)
+        ceiling = self.ceiling(target, connections)
         if run is None or ceiling is None or not ceiling.mib_s:
             return None
         return run.mib_s / ceiling.mib_s
 
     def p99_ratio(self, target: str, connections: int) -> float | None:
         run = self.runs.get(target, {}).get(connections)
-        ceiling = self.runs.get(CEILING, {}).get(connections)
+        ceiling = self.ceiling(target, connections)
         if run is None or ceiling is None or not ceiling.p99_ms:
             return None
         return run.p99_ms / ceiling.p99_ms
 
     def all_runs(self) -> list[WrkResult]:
         runs = [r for by_conn in self.runs.values() for r in by_conn.values()]
+        runs += [r for by_conn in self.paired.values() for r in by_conn.values()]
         return runs + [r for s in self.storms for r in (s.alone, s.beside)]
+
+
+def median(runs: list[WrkResult]) -> WrkResult:
+    """The run of median throughput (the lower one of an even count)."""
+    return sorted(runs, key=lambda r: r.mib_s)[(len(runs) - 1) // 2]
 
 
 def ms(value: float) -> str:
@@ -90,9 +108,11 @@ def delivery_table(f: Figures) -> list[str]:
             rows.append(f"| {target} | | | | | | | not measured: {f.missing[target]} | |")
             continue
         for conns, run in sorted(f.runs.get(target, {}).items()):
+            ceiling = f.paired.get(target, {}).get(conns)
+            against = f" (of {ceiling.mib_s:,.0f})" if ceiling else ""
             rows.append(
                 f"| {target} | {conns} | {run.rps:,.0f} | {run.mib_s:,.0f} | {ms(run.p50_ms)} "
-                f"| {ms(run.p99_ms)} | {errors(run)} | {x(f.ratio(target, conns))} "
+                f"| {ms(run.p99_ms)} | {errors(run)} | {x(f.ratio(target, conns))}{against} "
                 f"| {x(f.p99_ratio(target, conns))} |"
             )
     return rows

@@ -185,3 +185,16 @@ def test_the_section_holds_the_tables_goals_and_what_limits_a_missed_one() -> No
     assert goal_table(goals(f))[-1] in text
     assert "- (a) all-in-one beside the logins: CPU ms per segment" in text
     assert "- (a) all-in-one: at 16 connections" not in text  # its delivery goals were met
+
+
+def test_each_server_is_held_to_the_ceiling_measured_right_after_it() -> None:
+    f = Figures()
+    f.runs[ALLINONE] = {16: run(400, 40)}
+    f.runs[GATEWAY] = {16: run(100, 300)}
+    f.add_paired(ALLINONE, 16, run(2000, 10))
+    f.add_paired(GATEWAY, 16, run(1000, 20))
+    assert (f.ratio(ALLINONE, 16), f.ratio(GATEWAY, 16)) == (0.2, 0.1)
+    assert f.runs[CEILING][16].rps == 1000  # the median (the lower of two)
+    assert delivery_table(f)[2] == (
+        "| (a) all-in-one | 16 | 400 | 400 | 20 ms | 40 ms | 0 | 0.20x (of 2,000) | 4.00x |"
+    )
