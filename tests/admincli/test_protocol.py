@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from admincli import tus
-from admincli.api import AdminApi, ApiError, CliError, NotLoggedIn
+from admincli.api import AdminApi
+from admincli.errors import ApiError, CliError, NotLoggedIn
 from admincli.events import parse_events
 from admincli.importing import plan_import
 from admincli.session import SessionStore, UploadStore, config_dir

@@ -7,73 +7,29 @@ Forwarded) with each login attempt still hits the per-address limit after 10 att
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from tests.support.http import assert_json_error, free_port
+from tests.support.allinone import allinone as running_allinone
+from tests.support.http import assert_json_error
 
-ROOT = Path(__file__).resolve().parents[2]
 LOGIN = {"email": "nobody@example.com", "password": "not-the-password"}
 
 
-@contextlib.contextmanager
-def allinone(workdir: Path, **env: str) -> Iterator[str]:
-    """`make dev` on a free loopback port with the embedded adapters; yields its base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    environment = {
-        **os.environ,
-        "PORT": str(port),
-        "DATA_DIR": str(workdir / "data"),
-        "LOG_JSON": "false",
-        "DATABASE_URL": "",
-        "RABBITMQ_URL": "",
-        "REDIS_URL": "",
-        "S3_ENDPOINT": "",
-        "SMTP_HOST": "",
+def allinone(workdir: Path, **env: str) -> contextlib.AbstractContextManager[str]:
+    """`make dev` on a free loopback port (tests/support/allinone.py), with the per-address
+    login limit these tests watch."""
+    limits = {
         "RATE_LIMIT_LOGIN": "10",
         "RATE_LIMIT_WINDOW_SECONDS": "60",
         # the per-account limit on failed logins would bite first (its own tests are in
         # tests/identity): out of the way, the per-address limit is what these tests watch
         "RATE_LIMIT_LOGIN_FAILURES": "1000",
         "RATE_LIMIT_LOGIN_FAILURES_ACCOUNT": "1000",
-        **env,
     }
-    if "FORWARDED_ALLOW_IPS" not in env:  # unset, as on a fresh machine
-        environment.pop("FORWARDED_ALLOW_IPS", None)
-    log_path = workdir / "allinone.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "allinone"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return running_allinone(workdir, **{**limits, **env})
 
 
 def login_statuses(url: str, headers: list[dict[str, str]]) -> list[httpx.Response]:

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
-from admincli import views
-from admincli.api import AdminApi, CliError
+from admincli import batch, views
+from admincli.api import AdminApi
+from admincli.errors import CliError
 from admincli.importing import plan_import
-from admincli.session import UploadStore
 from admincli.tus import CHUNK_SIZE
-from admincli.uploads import Metadata, Outcome, upload_file
+from admincli.uploads import Metadata
 from admincli.watching import follow
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -102,59 +101,6 @@ RetriesOption = Annotated[
 ]
 
 
-def _send_all(
-    ctx: typer.Context,
-    items: list[tuple[Path, Metadata]],
-    *,
-    skip_done: bool,
-    chunk_size: int,
-    retries: int,
-) -> list[tuple[Path, Metadata, Outcome | CliError]]:
-    """Uploads one file after the other, a progress bar each; a file that fails does not stop
-    the others."""
-    out = views.consoles()[0]
-    results: list[tuple[Path, Metadata, Outcome | CliError]] = []
-    with _api(ctx) as api, views.transfer_progress(out) as progress:
-        store = UploadStore(api.url)
-        for path, metadata in items:
-            task = progress.add_task(path.name, total=None)
-
-            def started(total: int, offset: int, task: Any = task) -> None:
-                progress.update(task, total=total, completed=offset)
-
-            def moved(offset: int, task: Any = task) -> None:
-                progress.update(task, completed=offset)
-
-            try:
-                outcome = upload_file(
-                    api,
-                    store,
-                    path,
-                    metadata,
-                    on_start=started,
-                    on_progress=moved,
-                    skip_done=skip_done,
-                    chunk_size=chunk_size * MIB,
-                    retries=retries,
-                )
-            except CliError as exc:
-                results.append((path, metadata, exc))
-                progress.console.print(f"[red]✗[/] {path.name}: {exc}", highlight=False)
-                continue
-            results.append((path, metadata, outcome))
-            progress.console.print(f"[green]✓[/] {path.name}: {_outcome(outcome)}", highlight=False)
-    return results
-
-
-def _outcome(outcome: Outcome) -> str:
-    if outcome.skipped:
-        return f"already uploaded, video {outcome.video_id}"
-    text = f"video {outcome.video_id}, {views.size(outcome.size)}"
-    if outcome.resumed_from:
-        text += f", resumed at byte {outcome.resumed_from} ({views.size(outcome.resumed_from)})"
-    return text
-
-
 @app.command()
 @handled
 def upload(
@@ -174,8 +120,11 @@ def upload(
     items = [
         (path, Metadata(title or Metadata.from_name(path), category, description)) for path in files
     ]
-    results = _send_all(ctx, items, skip_done=False, chunk_size=chunk_size, retries=retries)
-    if any(isinstance(result, CliError) for *_, result in results):
+    with _api(ctx) as api:
+        results = batch.send_all(
+            api, items, skip_done=False, chunk_size=chunk_size * MIB, retries=retries
+        )
+    if batch.failed(results):
         raise typer.Exit(1)
 
 
@@ -197,27 +146,16 @@ def import_(
     plan = plan_import(directory, category=category, description=description)
     if not plan:
         raise CliError(f"No video files in {directory}.")
-    results = _send_all(
-        ctx,
-        [(item.path, item.metadata) for item in plan],
-        skip_done=True,
-        chunk_size=chunk_size,
-        retries=retries,
-    )
-    table = Table("File", "Title", "Category", "Result", "Video")
-    for path, metadata, result in results:
-        if isinstance(result, CliError):
-            table.add_row(path.name, metadata.title, metadata.category, f"[red]{result}[/]", "")
-        else:
-            table.add_row(
-                path.name,
-                metadata.title,
-                metadata.category,
-                "skipped" if result.skipped else "uploaded",
-                str(result.video_id),
-            )
-    views.consoles()[0].print(table)
-    if any(isinstance(result, CliError) for *_, result in results):
+    with _api(ctx) as api:
+        results = batch.send_all(
+            api,
+            [(item.path, item.metadata) for item in plan],
+            skip_done=True,
+            chunk_size=chunk_size * MIB,
+            retries=retries,
+        )
+    views.consoles()[0].print(batch.summary(results))
+    if batch.failed(results):
         raise typer.Exit(1)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from admincli.api import CliError
+from admincli.errors import CliError
 from admincli.uploads import Metadata
 
 VIDEO_SUFFIXES = frozenset(

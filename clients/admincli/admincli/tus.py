@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
-from admincli.api import AdminApi, ApiError, CliError, NetworkError
+from admincli.api import AdminApi
+from admincli.errors import ApiError, CliError, NetworkError
 
 TUS_VERSION = "1.0.0"
 ENDPOINT = "/api/admin/uploads/"

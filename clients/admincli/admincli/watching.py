@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from admincli.api import AdminApi, ApiError, CliError, NetworkError
+from admincli.api import AdminApi
+from admincli.errors import ApiError, CliError, NetworkError
 
 FINAL = ("ready", "failed")
 POLL_SECONDS = 1.0
