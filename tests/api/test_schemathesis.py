@@ -61,6 +61,12 @@ UNBOUNDED = {("GET", "/api/admin/events/")}
 EXCLUDED_CHECKS: list[CheckFunction] = [positive_data_acceptance, negative_data_rejection]
 
 
+@schemathesis.serializer("application/offset+octet-stream")
+def _offset_octets(_context: Any, value: Any) -> bytes:
+    """tus PATCH bodies (`/api/admin/uploads/{id}`): raw bytes, like application/octet-stream."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def _headers(api: RunningApi, admin: Session, method: str, path: str) -> dict[str, str]:
     if (method, path) not in OWN_SESSION:
         return {"Authorization": f"Bearer {admin.access}"}
