@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from admincli import tus
+from admincli import tus, watching
 from admincli.api import AdminApi
 from admincli.errors import ApiError, CliError, NotLoggedIn
 from admincli.events import parse_events
 from admincli.importing import plan_import
 from admincli.session import SessionStore, UploadStore, config_dir
 from admincli.uploads import Metadata, upload_file
+from admincli.watching import follow
 from tests.support.admin_api import EMAIL, PASSWORD, URL, FakeAdminApi
 
 META = Metadata(title="Lecture one", category="Lectures", description="The first")
@@ -28,6 +29,7 @@ SIZE = 1_000_000
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setattr(tus.time, "sleep", lambda _: None)
+    monkeypatch.setattr(watching.time, "sleep", lambda _: None)
     return tmp_path / "config"
 
 
@@ -227,3 +229,35 @@ def test_import_plan_from_a_json_sidecar(tmp_path: Path) -> None:
     (tmp_path / "videos.json").write_text(json.dumps([{"file": "gone.mp4"}]))
     with pytest.raises(CliError, match=r"gone\.mp4"):
         plan_import(tmp_path)
+
+
+def _processing(fake: FakeAdminApi) -> int:
+    fake.videos[5] = {"id": 5, "title": "T", "status": "processing", "progress": 0}
+    return 5
+
+
+def test_follow_reads_the_event_stream_until_the_video_is_ready(
+    fake: FakeAdminApi, api: AdminApi
+) -> None:
+    video = _processing(fake)
+    fake.events = [
+        ("video", {"id": 4, "status": "failed"}),  # another video
+        ("video", {"id": video, "status": "processing", "progress": 40}),
+        ("video", {"id": video, "status": "ready", "progress": 100}),
+    ]
+    seen: list[dict] = []
+    assert follow(api, video, seen.append)["status"] == "ready"
+    assert [v.get("progress") for v in seen] == [0, 40, 100]
+
+
+def test_follow_polls_where_there_is_no_event_stream_and_tells_a_deletion(
+    fake: FakeAdminApi, api: AdminApi
+) -> None:
+    video = _processing(fake)
+    fake.states[video] = [{}, {"progress": 50}, {"status": "failed", "error": "Not a video."}]
+    final = follow(api, video, lambda _: None)
+    assert (final["status"], final["error"]) == ("failed", "Not a video.")
+
+    fake.events = [("deleted", {"id": _processing(fake)})]
+    with pytest.raises(CliError, match="Video 5 was deleted"):
+        follow(api, video, lambda _: None)

@@ -36,6 +36,8 @@ class FakeAdminApi:
         self.cut_after: int | None = None  # the next PATCH breaks after this many bytes
         self.patched: list[tuple[int, int]] = []  # (offset, bytes received) per PATCH
         self.requests: list[httpx.Request] = []
+        self.events: list[tuple[str, dict[str, Any]]] | None = None  # None: no event stream
+        self.states: dict[int, list[dict[str, Any]]] = {}  # what each GET of a video shows next
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -69,12 +71,21 @@ class FakeAdminApi:
             return self._upload(request, path.rsplit("/", 1)[1])
         if path == "/api/admin/videos/":
             return _json(200, list(self.videos.values()))
+        if path == "/api/admin/events/":
+            if self.events is None:
+                return _json(404, {"detail": "Not found."})
+            text = "".join(
+                f": keep-alive\nevent: {e}\ndata: {json.dumps(d)}\n\n" for e, d in self.events
+            )
+            return httpx.Response(200, text=text, headers={"Content-Type": "text/event-stream"})
         video_id = int(path.strip("/").split("/")[3])
         if video_id not in self.videos:
             return _json(404, {"detail": "Not found."})
         if method == "DELETE":
             del self.videos[video_id]
             return httpx.Response(204)
+        if self.states.get(video_id):  # the next state of a video being followed
+            self.videos[video_id] = {**self.videos[video_id], **self.states[video_id].pop(0)}
         return _json(200, self.videos[video_id])
 
     def _session(self, body: dict[str, Any]) -> httpx.Response:
