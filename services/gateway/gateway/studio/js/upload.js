@@ -104,11 +104,14 @@ async function start(form) {
     chunkSize: chunkBytes(),
     retryDelays: RETRY_DELAYS_MS,
     metadata: metadataOf(file, fields),
-    headers: { "X-CSRFToken": csrfToken() },
-    removeFingerprintOnSuccess: true,
-    onBeforeRequest(request) {
-      request.setHeader("X-CSRFToken", csrfToken()); // the cookie's value now, after a refresh
+    // read at every request (tus-js-client sets each header once per request): the cookie's
+    // value then, also after a token refresh renewed it
+    headers: {
+      get "X-CSRFToken"() {
+        return csrfToken();
+      },
     },
+    removeFingerprintOnSuccess: true,
     onAfterResponse(_request, response) {
       const id = Number(response.getHeader("Videoflix-Video-Id"));
       if (Number.isInteger(id) && id > 0) videoId = id;
