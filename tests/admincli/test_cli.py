@@ -8,12 +8,13 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
-from admincli.session import UploadStore, fingerprint
+from admincli.session import SessionStore, UploadStore, fingerprint
 from tests.support.allinone import allinone
 from tests.support.cli import cli, cutting_proxy
 from tests.support.media import make_clip
@@ -58,7 +59,7 @@ def video_id(output: str) -> int:
     return int(found.group(1))
 
 
-def test_login_refuses_a_wrong_password_in_the_apis_words(
+def test_login_refresh_and_logout(
     server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -75,6 +76,24 @@ def test_login_refuses_a_wrong_password_in_the_apis_words(
     monkeypatch.setenv("VIDEOFLIX_PASSWORD", ADMIN[1])
     run = cli(server[0], "login")
     assert run.exit_code == 0 and f"as {ADMIN[0]}" in run.output, run.output
+
+    # an access token the gateway refuses is renewed through the refresh token, which rotates
+    store = SessionStore(server[0])
+    before = store.load()
+    assert before
+    store.save(replace(before, access="expired"))
+    assert cli(server[0], "list").exit_code == 0
+    after = store.load()
+    assert after and after.access != "expired" and after.refresh != before.refresh
+
+    run = cli(server[0], "logout")
+    assert run.exit_code == 0, run.output
+    assert store.load() is None
+    # the session is over on the server too
+    refused = httpx.post(
+        f"{server[0]}/api/token/refresh/", headers={"Cookie": f"refresh_token={after.refresh}"}
+    )
+    assert refused.status_code == 401
 
 
 def test_upload_list_follow_to_ready_and_delete(url: str, tmp_path: Path) -> None:
@@ -168,8 +187,6 @@ def test_an_upload_cut_midway_resumes_from_the_servers_offset(
 
 
 def _token(url: str) -> str:
-    from admincli.session import SessionStore
-
     credentials = SessionStore(url).load()
     assert credentials
     return credentials.access
