@@ -17,6 +17,7 @@ import pytest
 from admincli.session import SessionStore, UploadStore, fingerprint
 from tests.support.allinone import allinone
 from tests.support.cli import cli, cutting_proxy
+from tests.support.http import free_port
 from tests.support.media import make_clip
 
 ADMIN = ("cli-admin@example.com", "a long admin passphrase")
@@ -69,6 +70,9 @@ def test_login_refresh_and_logout(
     run = cli(server[0], "list")
     assert run.exit_code == 1
     assert "Not logged in" in run.output and "videoflix-admin login" in run.output
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    run = cli(nowhere, "login", "--email", ADMIN[0], "--password", ADMIN[1])
+    assert run.exit_code == 1 and f"Cannot reach {nowhere}" in run.output, run.output
     # prompted, and from the environment
     run = cli(server[0], "login", input=f"{ADMIN[0]}\n{ADMIN[1]}\n")
     assert run.exit_code == 0, run.output

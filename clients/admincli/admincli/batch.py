@@ -10,7 +10,7 @@ from rich.table import Table
 
 from admincli import views
 from admincli.api import AdminApi
-from admincli.errors import CliError
+from admincli.errors import CliError, NotLoggedIn
 from admincli.session import UploadStore
 from admincli.uploads import Metadata, Outcome, upload_file
 
@@ -49,6 +49,8 @@ def send_all(
                     chunk_size=chunk_size,
                     retries=retries,
                 )
+            except NotLoggedIn:
+                raise  # every other file would fail the same way
             except CliError as exc:
                 results.append((path, metadata, exc))
                 progress.console.print(f"[red]✗[/] {path.name}: {exc}", highlight=False)
