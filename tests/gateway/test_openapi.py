@@ -149,6 +149,10 @@ ERRORS = {
     ("DELETE", "/api/admin/videos/{video_id}/"): {401, 403, 404},
     ("POST", "/api/admin/videos/{video_id}/retry/"): {401, 403, 404, 409, 413},
     ("GET", "/api/admin/events/"): {401, 403},
+    ("GET", "/api/admin/users/"): {400, 401, 403},
+    ("GET", "/api/admin/users/{user_id}/"): {401, 403, 404},
+    ("PATCH", "/api/admin/users/{user_id}/"): {400, 401, 403, 404, 413},
+    ("POST", "/api/admin/users/{user_id}/resend-activation/"): {401, 403, 404, 409, 413, 429},
 }
 REFERENCED = {
     400: "BadRequest",

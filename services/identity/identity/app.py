@@ -19,8 +19,10 @@ from common.ports import Need, Ports
 from common.security.keys import signing_keypair
 from common.security.sealing import mail_link_sealer
 from common.security.tokens import TokenSigner
+from identity.admin import admin_router
 from identity.router import router
 from identity.service import AccountService
+from identity.users import UserAdmin
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PORTS: frozenset[Need] = frozenset({"bus", "kv"})  # the bus for the outbox relay
@@ -50,6 +52,7 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
             )
             app.state.settings = settings
             app.state.accounts = accounts
+            app.state.user_admin = UserAdmin(accounts)
             await accounts.ensure_admin(settings.admin_email, settings.admin_password)
             if settings.uses_default_admin_password and not settings.is_development:
                 log.warning(
@@ -66,6 +69,7 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
     install_error_handlers(app)
     instrument(app, "identity")
     app.include_router(router)
+    app.include_router(admin_router)
     # a broker blip does not stop identity serving: the outbox keeps events until it is back
     app.include_router(
         health_router(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UTCDateTime, utcnow
@@ -21,11 +21,15 @@ class User(Base):
     # stored stripped and lower-cased, so the unique index makes emails case-insensitive
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    activated: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The owner confirmed the address (the activation link, or a password reset's)."""
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """False while an admin has deactivated the account: no login, no session."""
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OneTimeToken(Base):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from common.refusals import Fields, Forbidden, Invalid, RateLimited, Unauthorized
+from common.refusals import (
+    Conflict,
+    Fields,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 
 
 class InputRejected(Invalid):
@@ -25,6 +33,12 @@ class InvalidCredentials(Unauthorized):
 
 class AccountInactive(Forbidden):
     default_message = "Your account is not activated yet. Please check your email."
+
+
+class AccountDeactivated(Forbidden):
+    """The right password, for an account an admin has deactivated."""
+
+    default_message = "This account has been deactivated. Please contact the site administrator."
 
 
 class InvalidLink(Invalid):
@@ -52,6 +66,28 @@ class CsrfRefused(Forbidden):
 
 class TooManyAttempts(RateLimited):
     """Too many failed logins for this account (from this address, or from everywhere)."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class UserNotFound(NotFound):
+    default_message = "User not found."
+
+
+class CannotDeactivateYourself(Invalid):
+    default_message = "You cannot deactivate your own account."
+
+
+class AlreadyActivated(Conflict):
+    default_message = "This account is already activated."
+
+
+class ActivationMailLimit(RateLimited):
+    """Activation mails to this address reached their per-recipient limit for now."""
+
+    default_message = "Too many activation emails were sent to this address. Try again later."
 
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__()

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+)
 
 
 def _strip(value: object) -> object:
@@ -70,3 +79,34 @@ class PasswordResetIn(_In):
 class PasswordConfirmIn(_In):
     new_password: Password
     confirm_password: Password
+
+
+# ---------------------------------------------------------------------- the admin's
+
+
+def utc_iso(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z` (what JavaScript's `toISOString()` writes)."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+UtcDateTime = Annotated[datetime, PlainSerializer(utc_iso, return_type=str)]
+
+
+class AdminUser(BaseModel):
+    id: int
+    email: str
+    is_admin: bool
+    activated: bool
+    """The owner confirmed the address."""
+    is_active: bool
+    """False while an admin has deactivated the account."""
+    created_at: UtcDateTime
+    last_login: UtcDateTime | None
+
+
+class AdminUserPatchIn(_In):
+    is_active: StrictBool
+
+
+class ResendActivationOut(BaseModel):
+    detail: str = "A new activation email has been sent."

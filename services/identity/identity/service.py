@@ -30,6 +30,7 @@ from identity.deferred import Deferred
 from identity.models import LoginSession, OneTimeToken, User, utcnow
 from identity.passwords import hashing_pool, needs_rehash, password_problems
 from identity.refusals import (
+    AccountDeactivated,
     AccountInactive,
     CsrfRefused,
     EmailUnavailable,
@@ -109,7 +110,7 @@ class AccountService:
         async with self.sessionmaker() as db:
             existing = await self._user_by_email(db, email)
             if existing is None:
-                user = User(email=email, password_hash=password_hash, is_active=False)
+                user = User(email=email, password_hash=password_hash, activated=False)
                 db.add(user)
                 try:
                     await db.flush()
@@ -119,7 +120,7 @@ class AccountService:
                 user = existing
                 await self._take_over_pending(db, user, password_hash, new_link=mail)
             if mail:
-                await self._send_link(db, user, ACTIVATION)
+                await self.send_link(db, user, ACTIVATION)
             await db.commit()
         if mail:
             self.on_outbox_commit()
@@ -136,11 +137,11 @@ class AccountService:
         die, so the link of this registration activates this password. Past the mail quota
         no link goes out and the earlier ones stay: every one of them is in the owner's
         mailbox and activates the latest password. Answered like a first registration."""
-        if user.is_active:
+        if user.activated:
             raise EmailUnavailable
         taken = await db.execute(  # not if the account was activated in the meantime
             update(User)
-            .where(User.id == user.id, User.is_active.is_(False))
+            .where(User.id == user.id, User.activated.is_(False))
             .values(password_hash=password_hash)
             .execution_options(synchronize_session=False)
         )
@@ -162,10 +163,10 @@ class AccountService:
         try:
             async with self.sessionmaker() as db:
                 link, user = await self._find_link(db, uidb64, token, ACTIVATION)
-                if user.is_active:
+                if user.activated:
                     raise InvalidLink
                 await self._use_link(db, link)
-                user.is_active = True
+                user.activated = True
                 user.activated_at = utcnow()
                 await db.commit()
         except InvalidLink:
@@ -185,11 +186,17 @@ class AccountService:
                 login_attempt("invalid_credentials")
                 raise InvalidCredentials
             assert user is not None
-            if not user.is_active:
+            if not user.is_active:  # told only to whoever knows the password
+                login_attempt("deactivated")
+                raise AccountDeactivated
+            if not user.activated:
                 login_attempt("inactive")
                 raise AccountInactive
             if needs_rehash(user.password_hash):
                 user.password_hash = await self.passwords.hash(password)
+            if not await _stamp_login(db, user.id):  # deactivated since it was read
+                login_attempt("deactivated")
+                raise AccountDeactivated
             session, refresh_token = sessions.open_session(
                 user.id, timedelta(days=self.settings.refresh_token_days)
             )
@@ -211,7 +218,7 @@ class AccountService:
                 await self._revoke_reused(db, session)
                 raise InvalidRefreshToken
             user = await db.get(User, session.user_id)
-            if not sessions.is_live(session) or user is None or not user.is_active:
+            if not sessions.is_live(session) or user is None or not _may_log_in(user):
                 raise InvalidRefreshToken
             new_token = await sessions.rotate(db, session, refresh_token)
             if new_token is None:  # a concurrent refresh with this very token won
@@ -273,7 +280,7 @@ class AccountService:
             user = await self._user_by_email(db, email)
             if user is None or not await self.mail_quota.take(PASSWORD_RESET, user.email):
                 return
-            await self._send_link(db, user, PASSWORD_RESET)
+            await self.send_link(db, user, PASSWORD_RESET)
             await db.commit()
         self.on_outbox_commit()
 
@@ -292,8 +299,8 @@ class AccountService:
             user.password_hash = password_hash
             user.password_changed_at = now
             # following the link proved the mailbox, just as activation would have
-            if not user.is_active:
-                user.is_active, user.activated_at = True, now
+            if not user.activated:
+                user.activated, user.activated_at = True, now
             await db.execute(  # every other reset link of this user dies with this one
                 update(OneTimeToken)
                 .where(
@@ -303,24 +310,37 @@ class AccountService:
                 )
                 .values(used_at=now)
             )
-            live = (
+            live = await self.end_sessions(db, user.id)
+            await db.commit()
+        await self.revoke_tokens(user.id, live)
+        log.info("password reset", extra={"user_id": user.id, "sessions_revoked": len(live)})
+
+    async def end_sessions(self, db: AsyncSession, user_id: int) -> list[str]:
+        """Revoke every live session of the user, in the caller's transaction; their ids, for
+        `revoke_tokens` once it is committed."""
+        live = list(
+            (
                 await db.scalars(
                     select(LoginSession.id).where(
-                        LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None)
+                        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
                     )
                 )
             ).all()
-            await db.execute(
-                update(LoginSession)
-                .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-            await db.commit()
+        )
+        await db.execute(
+            update(LoginSession)
+            .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        return live
+
+    async def revoke_tokens(self, user_id: int, session_ids: list[str]) -> None:
+        """Tell the gateway: the access tokens of these sessions, and every token of the user
+        issued before now, are refused (`common.security.revocation`)."""
         ttl = self.access_seconds + 60
-        for session_id in live:
+        for session_id in session_ids:
             await revocation.revoke_session(self.kv, session_id, ttl_seconds=ttl)
-        await revocation.revoke_user(self.kv, user.id, ttl_seconds=ttl)
-        log.info("password reset", extra={"user_id": user.id, "sessions_revoked": len(live)})
+        await revocation.revoke_user(self.kv, user_id, ttl_seconds=ttl)
 
     # ------------------------------------------------------------------ admin
 
@@ -335,8 +355,9 @@ class AccountService:
                 db.add(user)
                 log.info("admin account created", extra={"email": email})
             user.is_admin = True
-            if not user.is_active:
-                user.is_active, user.activated_at = True, utcnow()
+            user.is_active = True  # a restart lets the configured admin in again
+            if not user.activated:
+                user.activated, user.activated_at = True, utcnow()
             try:
                 await db.commit()
             except IntegrityError:  # another replica created it at the same moment
@@ -351,7 +372,7 @@ class AccountService:
     async def _user_by_email(db: AsyncSession, email: str) -> User | None:
         return await db.scalar(select(User).where(User.email == email))
 
-    async def _send_link(self, db: AsyncSession, user: User, purpose: str) -> None:
+    async def send_link(self, db: AsyncSession, user: User, purpose: str) -> None:
         secret = links.new_secret()
         hours = (
             self.settings.activation_token_hours
@@ -406,3 +427,20 @@ class AccountService:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise InvalidLink
+
+
+def _may_log_in(user: User) -> bool:
+    return user.activated and user.is_active
+
+
+async def _stamp_login(db: AsyncSession, user_id: int) -> bool:
+    """Note the login, only while the account is not deactivated. The UPDATE locks the row,
+    so a concurrent deactivation either comes first (and this login is refused) or waits for
+    this login's session to commit (and then revokes it with the others)."""
+    result = await db.execute(
+        update(User)
+        .where(User.id == user_id, User.is_active.is_(True))
+        .values(last_login_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -120,10 +120,21 @@ class MailQuota:
         if self.per_recipient <= 0:
             return True
         try:
-            count = await self.kv.incr(
-                f"mail:sent:{kind}:{account_key(email)}", ttl_seconds=self.window
-            )
+            count = await self.kv.incr(self._key(kind, email), ttl_seconds=self.window)
         except Exception as exc:
             log.warning("mail quota unavailable: %s", exc)
             return True
         return count <= self.per_recipient
+
+    async def seconds_left(self, kind: str, email: str) -> int:
+        """How long until `take` may say yes again (for a `Retry-After`)."""
+        try:
+            left = await self.kv.ttl(self._key(kind, email))
+        except Exception as exc:
+            log.warning("mail quota unavailable: %s", exc)
+            left = None
+        return math.ceil(left) if left is not None else self.window
+
+    @staticmethod
+    def _key(kind: str, email: str) -> str:
+        return f"mail:sent:{kind}:{account_key(email)}"
