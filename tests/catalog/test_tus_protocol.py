@@ -238,3 +238,20 @@ async def test_metadata_is_checked_like_the_form(tus: TusCatalog) -> None:
     )
     assert answer.status_code == 400
     assert set(answer.json()) == {"title", "category"}
+
+
+async def test_an_upload_survives_a_catalog_restart(tmp_path: Path) -> None:
+    """The state is the row and the stored parts: a new catalog process on the same database
+    and store resumes it, and its start-up clean-up of abandoned uploads leaves it alone."""
+    data = pattern(PART + 4321, seed=5)
+    async with tus_catalog(tmp_path, LocalObjectStore(tmp_path / "objects")) as before:
+        url = await before.create(len(data))
+        cut = await before.patch(url, 0, cut_after(data[: PART + 99], 65536))
+        assert cut.status_code == 400
+    restarted = LocalObjectStore(tmp_path / "objects")
+    async with tus_catalog(tmp_path, restarted, stale_upload_seconds=0.001) as after:
+        assert await after.offset(url) == PART + 99
+        answer = await after.patch(url, PART + 99, data[PART + 99 :])
+        assert answer.status_code == 204, answer.text
+        (job,) = await eventually(lambda: after.jobs, lambda jobs: len(jobs) == 1)
+        assert await restarted.get_bytes(job.source_key) == data

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -198,6 +199,14 @@ class PartWriter:
         if old != new and old % self.part_size:
             await delete_quietly(self.owner.store, tail_key(self.id, old))
 
+    async def _keep_lease(self) -> None:
+        """Renew the lease while the parts are composed (a large upload's copy may outlast
+        it), until cancelled; a renewal that fails (finished meanwhile) changes nothing."""
+        while True:
+            await asyncio.sleep(self.owner.config.tus_lease_seconds / 3)
+            with contextlib.suppress(Exception):
+                await self._advance(self.durable)
+
     async def _finish(self) -> UploadState:
         store, row = self.owner.store, self.row
         parts = self.base // self.part_size
@@ -221,7 +230,11 @@ class PartWriter:
         metadata = VideoCreateIn(
             title=row.title, description=row.description, category=row.category
         )
-        video = await self.owner.uploads.adopt(metadata, store_source, also=record)
+        keeper = asyncio.create_task(self._keep_lease())
+        try:
+            video = await self.owner.uploads.adopt(metadata, store_source, also=record)
+        finally:
+            keeper.cancel()
         try:
             await store.delete_prefix(upload_prefix(self.id))
         except Exception:  # garbage only: the expiry of the finished row removes it again
