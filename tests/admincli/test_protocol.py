@@ -9,6 +9,7 @@ import os
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 
 from admincli import tus, watching
@@ -16,7 +17,7 @@ from admincli.api import AdminApi
 from admincli.errors import ApiError, CliError, NotLoggedIn
 from admincli.events import parse_events
 from admincli.importing import plan_import
-from admincli.session import SessionStore, UploadStore, config_dir
+from admincli.session import Credentials, SessionStore, UploadStore, config_dir
 from admincli.uploads import Metadata, upload_file
 from admincli.watching import follow
 from tests.support.admin_api import EMAIL, PASSWORD, URL, FakeAdminApi
@@ -261,3 +262,14 @@ def test_follow_polls_where_there_is_no_event_stream_and_tells_a_deletion(
     fake.events = [("deleted", {"id": _processing(fake)})]
     with pytest.raises(CliError, match="Video 5 was deleted"):
         follow(api, video, lambda _: None)
+
+
+def test_a_server_that_is_no_videoflix_is_told_not_a_traceback() -> None:
+    html = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>hello</html>"))
+    with pytest.raises(CliError, match="without the session cookies"):
+        AdminApi(URL, transport=html).login(EMAIL, PASSWORD)
+    SessionStore(URL).save(Credentials(EMAIL, "a", "r"))
+    with pytest.raises(CliError, match="without JSON: is --url a Videoflix gateway"):
+        AdminApi(URL, transport=html).videos()
+    with pytest.raises(CliError, match="without a valid Upload-Offset"):
+        tus.TusClient(AdminApi(URL, transport=html)).state(f"{URL}/api/admin/uploads/x")

@@ -9,9 +9,7 @@ the new pair is saved at once) and repeats the request.
 
 from __future__ import annotations
 
-import http.cookiejar
 from collections.abc import Callable, Collection, Iterable, Iterator
-from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
@@ -19,32 +17,12 @@ import httpx
 from admincli.errors import ApiError, CliError, NetworkError, NotLoggedIn, error_message
 from admincli.events import parse_events
 from admincli.session import Credentials, SessionStore, normalise_url
+from admincli.wire import listed, no_cookie_jar, one, set_cookies
 
 Body = bytes | Callable[[], Iterable[bytes]]
 """A request body; a function when it streams, called afresh if the request is repeated."""
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-
-
-def set_cookies(response: httpx.Response) -> dict[str, str]:
-    """The cookies a response sets (read from the headers: a `Secure` cookie over plain http
-    is still the session's)."""
-    found: dict[str, str] = {}
-    for header in response.headers.get_list("set-cookie"):
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(header)
-        except Exception:  # noqa: S112 - a cookie we cannot parse is not one of ours
-            continue
-        for name, morsel in jar.items():
-            found[name] = morsel.value
-    return found
-
-
-def _no_cookie_jar() -> http.cookiejar.CookieJar:
-    """httpx keeps cookies by default; an `access_token` cookie would make every write need
-    the CSRF header, so none is ever kept."""
-    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 class AdminApi:
@@ -61,7 +39,7 @@ class AdminApi:
             base_url=self.url,
             timeout=TIMEOUT,
             transport=transport,
-            cookies=_no_cookie_jar(),
+            cookies=no_cookie_jar(),
             headers={"Accept": "application/json", "User-Agent": "videoflix-admin"},
         )
         self._credentials: Credentials | None = None
@@ -194,7 +172,7 @@ class AdminApi:
         if response.status_code != 200:
             raise ApiError(response)
         cookies = set_cookies(response)
-        access = cookies.get("access_token") or str(response.json().get("access", ""))
+        access = cookies.get("access_token") or str(one(response).get("access", ""))
         self._credentials = Credentials(
             email=old.email,
             access=access,
@@ -222,17 +200,17 @@ class AdminApi:
     # ------------------------------------------------------------------ videos
 
     def videos(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/api/admin/videos/").json())
+        return listed(self.request("GET", "/api/admin/videos/"))
 
     def video(self, video_id: int) -> dict[str, Any]:
-        return dict(self.request("GET", f"/api/admin/videos/{video_id}/").json())
+        return one(self.request("GET", f"/api/admin/videos/{video_id}/"))
 
     def find_video(self, video_id: int) -> dict[str, Any] | None:
         response = self.request("GET", f"/api/admin/videos/{video_id}/", allow=(404,))
-        return None if response.status_code == 404 else dict(response.json())
+        return None if response.status_code == 404 else one(response)
 
     def retry(self, video_id: int) -> dict[str, Any]:
-        return dict(self.request("POST", f"/api/admin/videos/{video_id}/retry/").json())
+        return one(self.request("POST", f"/api/admin/videos/{video_id}/retry/"))
 
     def delete(self, video_id: int) -> None:
         self.request("DELETE", f"/api/admin/videos/{video_id}/")
@@ -257,8 +235,8 @@ class AdminApi:
 
     def users(self, search: str | None = None) -> list[dict[str, Any]]:
         params = {"search": search} if search else None
-        return list(self.request("GET", "/api/admin/users/", params=params).json())
+        return listed(self.request("GET", "/api/admin/users/", params=params))
 
     def set_active(self, user_id: int, active: bool) -> dict[str, Any]:
         path = f"/api/admin/users/{user_id}/"
-        return dict(self.request("PATCH", path, json={"is_active": active}).json())
+        return one(self.request("PATCH", path, json={"is_active": active}))

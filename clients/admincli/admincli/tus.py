@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
+import httpx
+
 from admincli.api import AdminApi
 from admincli.errors import ApiError, CliError, NetworkError
 
@@ -61,6 +63,13 @@ def _video_id(headers: object) -> int | None:
     return int(value) if value and str(value).isdigit() else None
 
 
+def _offset(response: httpx.Response) -> int:
+    value = response.headers.get("upload-offset", "")
+    if not value.isdigit():
+        raise CliError(f"{response.request.url} answered without a valid Upload-Offset.")
+    return int(value)
+
+
 def _read(path: Path, start: int, end: int, on_progress: Progress) -> Iterator[bytes]:
     with path.open("rb") as source:
         source.seek(start)
@@ -97,7 +106,7 @@ class TusClient:
             raise UploadGone(f"The server no longer has the upload {url}.")
         length = response.headers.get("upload-length")
         return State(
-            offset=int(response.headers["upload-offset"]),
+            offset=_offset(response),
             length=int(length) if length else None,
             video_id=_video_id(response.headers),
         )
@@ -153,7 +162,7 @@ class TusClient:
                     raise UploadGone(f"The server no longer has the upload {url}.")
                 if response.status_code < 300:
                     failures = 0
-                    offset = int(response.headers["upload-offset"])
+                    offset = _offset(response)
                     video_id = _video_id(response.headers)
                     on_progress(offset)
                     continue
