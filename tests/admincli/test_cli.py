@@ -19,6 +19,8 @@ from tests.support.allinone import allinone
 from tests.support.cli import cli, cutting_proxy
 from tests.support.http import free_port
 from tests.support.media import make_clip
+from tests.support.platform import Outbox
+from tests.support.waiting import eventually_blocking
 
 ADMIN = ("cli-admin@example.com", "a long admin passphrase")
 PASSWORD = "a long user passphrase"
@@ -218,3 +220,33 @@ def test_import_a_folder_with_a_csv_sidecar_and_again(url: str, tmp_path: Path) 
     assert again.exit_code == 0, again.output
     assert again.output.count("skipped") == 2, again.output
     assert len([v for v in videos(url).values() if v["title"] in by_title]) == len(by_title)
+
+
+def test_users_list_deactivate_and_activate(url: str, server: tuple[str, Path]) -> None:
+    email = "cli-user@example.com"
+    with httpx.Client(base_url=url, timeout=10) as client:
+        body = {"email": email, "password": PASSWORD, "confirmed_password": PASSWORD}
+        assert client.post("/api/register/", json=body).status_code == 201
+        outbox = Outbox(server[1] / "outbox")
+        mail = eventually_blocking(lambda: [m for m in outbox.all() if email in m.to], within=10)[0]
+        uid, token = mail.uid_and_token()
+        assert client.get(f"/api/activate/{uid}/{token}/").status_code == 200
+
+        listed = json.loads(cli(url, "users", "list", "--search", "cli-user", "--json").output)
+        assert [u["email"] for u in listed] == [email]
+        user = listed[0]
+        assert (user["is_admin"], user["activated"], user["is_active"]) == (False, True, True)
+        table = cli(url, "users", "list").output
+        assert email in table and ADMIN[0] in table
+
+        run = cli(url, "users", "deactivate", str(user["id"]))
+        assert run.exit_code == 0 and "deactivated" in run.output, run.output
+        login = {"email": email, "password": PASSWORD}
+        assert client.post("/api/login/", json=login).status_code in (401, 403)
+        run = cli(url, "users", "activate", str(user["id"]))
+        assert run.exit_code == 0 and "active again" in run.output, run.output
+        assert client.post("/api/login/", json=login).status_code == 200
+
+    admin = json.loads(cli(url, "users", "list", "--search", ADMIN[0], "--json").output)[0]
+    run = cli(url, "users", "deactivate", str(admin["id"]))  # not oneself
+    assert run.exit_code == 1 and "(HTTP 400)" in run.output, run.output
