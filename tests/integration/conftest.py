@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from stack.backing import Names, S3Server, Servers, provision, release
+from stack.edge import EdgeOptions
 from stack.wiring import Platform
 from tests.support.faults import StackEnv
 from tests.support.integration import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
@@ -27,8 +28,16 @@ def stack_env() -> StackEnv:
 
 
 @pytest.fixture
+def stack_edge() -> EdgeOptions | None:
+    """The edge (nginx) in front of the gateways; tests/integration/test_edge.py overrides
+    this fixture to have one, the other tests talk to a single gateway."""
+    return None
+
+
+@pytest.fixture
 async def stack(
     stack_env: StackEnv,
+    stack_edge: EdgeOptions | None,
     tmp_path: Path,
     postgres_server_url: str,
     rabbitmq_url: str,
@@ -60,6 +69,7 @@ async def stack(
         # stack` (and tests/integration/test_stack.py) run two
         transcoders=1,
         overrides=stack_env,
+        edge=stack_edge,
     )
     try:
         await asyncio.to_thread(platform.up, 60)

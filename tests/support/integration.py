@@ -25,6 +25,11 @@ class Stack:
     def gateway_url(self) -> str:
         return self.processes["gateway"].url
 
+    @property
+    def public_url(self) -> str:
+        """The edge when the stack has one (tests/integration/test_edge.py), else the gateway."""
+        return self.processes["edge" if "edge" in self.processes else "gateway"].url
+
     async def mails_to(self, address: str, count: int, timeout: float = 20) -> list[Mail]:
         mails = await eventually(
             lambda: [m for m in self.smtp.messages if address in m.recipients],

@@ -1,11 +1,13 @@
 """`make stack`: every service its own process on this machine, until Ctrl-C.
 
-    python -m stack [--throwaway] [--transcoders N]
+    python -m stack [--throwaway] [--transcoders N] [--no-edge]
 
 Reads STACK_POSTGRES_URL, STACK_RABBITMQ_URL, STACK_REDIS_URL (the local servers on their
-standard ports by default), S3_ENDPOINT (unset: moto's server on loopback), PORT (the gateway),
-SMTP_HOST/SMTP_PORT (unset: the mailer's console sender). Prints where everything is, then a
-line starting with `Stack ready:`; SIGINT or SIGTERM stops every process it started, exit 0.
+standard ports by default), S3_ENDPOINT (unset: moto's server on loopback), PORT (the public
+address: the edge, nginx, in front of two gateways; with --no-edge the one gateway),
+EDGE_AUTH_SECONDS and EDGE_CACHE_MAX_SIZE (the edge), SMTP_HOST/SMTP_PORT (unset: the mailer's
+console sender). Prints where everything is, then a line starting with `Stack ready:`; SIGINT
+or SIGTERM stops every process it started, exit 0.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.config import Settings
 from common.private_files import private_directory
 from stack.backing import Names, Resources, S3Server, Servers, provision, release
+from stack.edge import EdgeOptions, find_nginx
 from stack.moto import MotoServer
 from stack.processes import StackError
 from stack.wiring import Platform
@@ -44,6 +48,8 @@ class StackSettings(BaseSettings):
     stack_redis_url: str = "redis://127.0.0.1:6379/0"
     stack_data_dir: Path = Path(".data/stack")
     stack_name: str = "videoflix"  # databases <name>_identity, ..., vhost and bucket <name>
+    edge_auth_seconds: int = Field(default=10, ge=1, le=29)  # + 1 s: the logout bound (edge)
+    edge_cache_max_size: str = "1g"
 
 
 def say(message: str) -> None:
@@ -66,10 +72,12 @@ def banner(platform: Platform, resources: Resources, settings: Settings, data_di
     )
     lines = [
         "Videoflix stack is running (every service its own process)",
-        f"  Gateway:       {platform.gateway_url}/api/   docs: /api/docs",
+        f"  Public:        {platform.gateway_url}/api/   docs: /api/docs"
+        + ("   (the edge, nginx)" if "edge" in platform.processes else ""),
         *(
-            f"  {name + ':':<14}{p.url}   metrics: :{p.env.get('METRICS_PORT', '-')}/metrics"
-            f"   log: {p.log_path}"
+            f"  {name + ':':<14}{p.url}"
+            + (f"   metrics: :{p.env['METRICS_PORT']}/metrics" if "METRICS_PORT" in p.env else "")
+            + f"   log: {p.log_path}"
             for name, p in platform.processes.items()
         ),
         f"  Admin:         {settings.admin_email} / {settings.admin_password}",
@@ -107,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         "memory, data in a temporary folder; all removed on exit",
     )
     parser.add_argument("--transcoders", type=int, default=2)
+    parser.add_argument(
+        "--no-edge",
+        action="store_true",
+        help="no nginx in front: a single gateway listens on PORT",
+    )
     args = parser.parse_args(argv)
     config, settings = StackSettings(), Settings()
 
@@ -124,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     platform: Platform | None = None
     code = 0
     try:
+        edge = None
+        if not args.no_edge:
+            find_nginx()  # before anything is made: say what to install
+            edge = EdgeOptions(config.edge_auth_seconds, config.edge_cache_max_size)
         if settings.s3_endpoint:
             s3 = S3Server(
                 settings.s3_endpoint.removeprefix("http://").removeprefix("https://"),
@@ -163,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             gateway_port=settings.port,
             transcoders=args.transcoders,
             metrics=True,
+            edge=edge,
         )
         say(f"migrating, then starting {len(platform.processes)} processes (logs: {log_dir})")
         platform.up(cancelled=stopping.is_set)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stack.backing import Resources
+from stack.edge import EdgeOptions, EdgeProcess, find_nginx
 from stack.processes import ServiceProcess, StackError, free_port
 
 EnvOverrides = Callable[[str, dict[str, str]], dict[str, str]]
@@ -19,7 +20,9 @@ def no_overrides(_name: str, _env: dict[str, str]) -> dict[str, str]:
 
 class Platform:
     """identity, catalog, the mailer, `transcoders` transcoders and the gateway, each its own
-    process, wired to `resources`; `env` is added to every service's environment, `smtp`
+    process, wired to `resources`; with `edge`, nginx (stack.edge) on `gateway_port` in front
+    of `edge.gateways` gateways on ports of their own (`gateway`, `gateway-2`, ...), else the
+    one gateway on `gateway_port`. `env` is added to every service's environment, `smtp`
     (host, port) to the mailer's (without it the mailer logs mail and keeps it in DATA_DIR);
     `metrics`: each process its own free METRICS_PORT (one machine: a shared one would clash)."""
 
@@ -35,6 +38,7 @@ class Platform:
         transcoders: int = 2,
         overrides: EnvOverrides = no_overrides,
         metrics: bool = False,
+        edge: EdgeOptions | None = None,
     ) -> None:
         servers, names, keys = resources.servers, resources.names, resources.keys
         shared = {
@@ -75,18 +79,40 @@ class Platform:
         for n in range(1, transcoders + 1):
             name = "transcoder" if n == 1 else f"transcoder-{n}"
             self.processes[name] = process("transcoder", {}, name=name)
-        # One gateway for now. The edge of issue 15 (nginx) will put a second one beside it
-        # here ("gateway-2", same environment, a port of its own) and listen on PORT itself.
-        self.processes["gateway"] = process(
-            "gateway",
-            {"IDENTITY_URL": identity.url, "CATALOG_URL": catalog.url},
-            port=gateway_port,
-        )
+        upstreams = {"IDENTITY_URL": identity.url, "CATALOG_URL": catalog.url}
+        if edge is None:
+            self.processes["gateway"] = process("gateway", upstreams, port=gateway_port)
+        else:
+            # the gateways behind the edge on ports of their own; the edge listens on PORT,
+            # and is the one peer whose X-Forwarded-For they believe
+            trusted = ",".join(filter(None, ["127.0.0.1", shared.get("FORWARDED_ALLOW_IPS", "")]))
+            gateways = [
+                process("gateway", {**upstreams, "FORWARDED_ALLOW_IPS": trusted}, name=name)
+                for name in ("gateway", *(f"gateway-{n}" for n in range(2, edge.gateways + 1)))
+            ]
+            self.processes.update((g.name, g) for g in gateways)
+            self.processes["edge"] = EdgeProcess(
+                nginx=find_nginx(),
+                gateways=[g.url for g in gateways],
+                s3=servers.s3,
+                bucket=names.s3_bucket,
+                region=shared.get("S3_REGION") or "us-east-1",
+                options=edge,
+                work_dir=data_dir / "edge",
+                log_dir=log_dir,
+                port=gateway_port,
+            )
         self.overrides = overrides
 
     @property
     def gateway_url(self) -> str:
-        return self.processes["gateway"].url
+        """The public address: the edge when there is one, else the gateway."""
+        return self.processes["edge" if "edge" in self.processes else "gateway"].url
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Every gateway's own address (behind the edge, if any)."""
+        return [p.url for p in self.processes.values() if p.service == "gateway"]
 
     def up(self, timeout: float = 90, *, cancelled: Callable[[], bool] = lambda: False) -> None:
         """Migrate, then start every process and wait until each `/readyz` answers. The
@@ -103,6 +129,7 @@ class Platform:
             process.wait_ready(timeout, cancelled=cancelled)
 
     def down(self) -> None:
-        """Stop every process, the gateway first (SIGTERM, SIGKILL after 15 s). Blocking."""
+        """Stop every process, the edge and the gateways first (SIGTERM, SIGKILL after 15 s).
+        Blocking."""
         for process in reversed(self.processes.values()):
             process.stop()
