@@ -20,6 +20,7 @@ export function wireDialog(dialog, onClose) {
     button.addEventListener("click", () => closeDialog(dialog));
   }
   dialog.addEventListener("close", () => {
+    if (dialog.open) return; // the close event comes a task later: it was opened again since
     if (onClose) onClose();
     const opener = openers.get(dialog);
     openers.delete(dialog);

@@ -77,7 +77,7 @@ function fillUser(row, user) {
     ),
     h("td", {}, formatDate(user.created_at)),
     h("td", {}, formatDate(user.last_login)),
-    h("td", { class: "row-actions" }, toggle, resend),
+    h("td", {}, h("div", { class: "row-actions" }, toggle, resend)),
   );
 }
 

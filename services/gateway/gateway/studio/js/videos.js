@@ -113,7 +113,7 @@ function buildRow(video) {
     cells.duration,
     h("td", {}, cells.renditions),
     cells.size,
-    h("td", { class: "row-actions" }, cells.edit, cells.retry, cells.remove),
+    h("td", {}, h("div", { class: "row-actions" }, cells.edit, cells.retry, cells.remove)),
   );
   const entry = { video, row, cells, renditionKey: null, thumbnailUrl: undefined };
   cells.edit.addEventListener("click", () => actions.edit && actions.edit(entry.video));
