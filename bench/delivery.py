@@ -76,6 +76,11 @@ from delivery_wrk import WrkResult, run_wrk
 BENCH = Path(__file__).resolve().parent
 LOGIN_SOURCES = ("127.0.0.2", "127.0.0.3")
 ADMIN_EMAIL = "bench-admin@example.com"
+STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:5.0f} s] {message}", flush=True)
 
 
 def bench_env(password: str) -> dict[str, str]:
@@ -130,7 +135,7 @@ class Bench:
     def measure(self, target: str, url: str, cookie: str, server: Server) -> None:
         assert self.segment is not None
         check_bytes(url, cookie, self.segment.data)
-        print(f"{target}: {url}", flush=True)
+        say(f"{target}: {url}")
         self.warm_up(url, cookie)
         runs = self.figures.runs.setdefault(target, {})
         for c in self.connections:
@@ -152,7 +157,7 @@ class Bench:
         )
 
     def storm(self, target: str, url: str, base: str, cookie: str, server: Server) -> None:
-        print(f"{target}: 16 connections alone, then beside two login loops", flush=True)
+        say(f"{target}: 16 connections alone, then beside two login loops")
         alone = self.load(url, cookie, 16, server.processes)
         env = {
             **os.environ,
@@ -194,7 +199,7 @@ class Bench:
 
     def allinone(self, work: Path, clip: Path, env: Mapping[str, str], ceiling: bool) -> None:
         """(a), and (d) from then on when `ceiling`: the all-in-one picks the segment."""
-        print("starting the all-in-one, uploading the clip ...", flush=True)
+        say("starting the all-in-one, uploading the clip, waiting for its transcode ...")
         server = start_allinone(work, env)
         try:
             client = login(server.url, ADMIN_EMAIL, self.password)
@@ -246,7 +251,7 @@ class Bench:
 
     def stack(self, work: Path, clip: Path, env: Mapping[str, str], targets: str) -> None:
         assert self.segment is not None
-        print("starting the stack (python -m stack --throwaway) ...", flush=True)
+        say("starting the stack (python -m stack --throwaway) ...")
         try:
             server = start_stack(work, env)
         except TargetError as exc:
@@ -256,6 +261,7 @@ class Bench:
             return
         try:
             edge, gateway = edge_and_gateway(server)
+            say(f"stack up (edge: {edge or 'none'}); uploading the clip, waiting ...")
             try:
                 cookie, path = self.stack_video(gateway, clip)
             except (RuntimeError, httpx.HTTPError) as exc:
@@ -298,7 +304,8 @@ def main() -> int:
     password = secrets.token_urlsafe(16)
     env = bench_env(password)
     bench = Bench(args, password)
-    started, load_before = time.monotonic(), os.getloadavg()[0]
+    load_before = os.getloadavg()[0]
+    say("making the clip ...")
     clip = make_clip(work / "clip-1080p30.mp4")
     try:
         bench.allinone(work, clip, env, ceiling="d" in args.targets)
@@ -317,7 +324,7 @@ def main() -> int:
     print("\n".join(storm_table(f)))
     print()
     print("\n".join(goal_table(verdicts)))
-    print(f"{time.monotonic() - started:.0f} s; load average {load_before:.2f} -> {load_after:.2f}")
+    say(f"done; load average {load_before:.2f} -> {load_after:.2f}")
     if not (args.no_write or args.quick):
         assert bench.segment is not None
         write_doc(
