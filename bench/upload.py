@@ -11,9 +11,11 @@ peak; the peak since start-up (the admin's password hash included) is reported t
 the stored source against the SHA-256 of what was sent (all-in-one: the file in its DATA_DIR),
 and writes the "## Uploads" section of docs/benchmarks.md (the other sections are kept).
 
-    .venv/bin/python bench/upload.py [--size-mib 2048] [--patch-mib 0] [--stack] [--no-write]
+    .venv/bin/python bench/upload.py [--size-mib 2048] [--patch-mib 0] [--stack]
+        [--stack-size-mib 512] [--no-write]
 
-Goal: peak RSS under 200 MB per process. Exit status 1 if a process is over it.
+Goal: peak RSS under 200 MB per process of ours (moto, the stack's in-memory S3 stand-in, is
+not one). Exit status 1 if one is over it.
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ def login(url: str, password: str) -> dict[str, str]:
     )
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.cookies['access_token']}", **TUS}
+
+
+def ours(name: str) -> bool:
+    return not name.startswith("moto")
 
 
 def own_processes(server: Server) -> dict[int, str]:
@@ -207,6 +213,8 @@ def section(runs: list[Run], patch_bytes: int) -> str:
     for run in runs:
         for name, peak in sorted(run.peaks.items(), key=lambda item: -item[1]):
             verdict = "met" if peak < GOAL_MB * 1e6 else "**missed**"
+            if not ours(name):
+                verdict = "not ours: S3 in memory"
             before = run.startup.get(name, 0) / 1e6
             lines.append(
                 f"| {run.target} | {name} | {peak / 1e6:.0f} MB | {before:.0f} MB | {verdict} |"
@@ -219,6 +227,9 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=2048)
     parser.add_argument("--patch-mib", type=int, default=0, help="0: one PATCH of everything")
     parser.add_argument("--stack", action="store_true", help="the distributed stack too")
+    parser.add_argument(
+        "--stack-size-mib", type=int, default=512, help="moto keeps every byte in memory"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--work", type=Path, help="keep the servers' data here")
     args = parser.parse_args()
@@ -232,11 +243,13 @@ def main() -> int:
     }
     work = args.work or Path(tempfile.mkdtemp(prefix="vf-upload-bench-"))
     runs: list[Run] = []
-    targets = [("all-in-one", start_allinone)] + ([("stack", start_stack)] if args.stack else [])
-    for target, start in targets:
+    targets = [("all-in-one", start_allinone, size)]
+    if args.stack:
+        targets.append(("stack", start_stack, args.stack_size_mib * MiB))
+    for target, start, target_size in targets:
         server = start(work, env)
         try:
-            runs.append(measure(target, server, password, size, patch_bytes))
+            runs.append(measure(target, server, password, target_size, patch_bytes))
         finally:
             server.stop()
     text = section(runs, patch_bytes)
@@ -245,7 +258,7 @@ def main() -> int:
         print(f"wrote the {SECTION!r} section of {DOC.relative_to(REPO)}")
     else:
         print(text)
-    over = [p for run in runs for p in run.peaks.values() if p >= GOAL_MB * 1e6]
+    over = [p for r in runs for n, p in r.peaks.items() if ours(n) and p >= GOAL_MB * 1e6]
     return 1 if over or any(run.verified == "DIFFERENT" for run in runs) else 0
 
 

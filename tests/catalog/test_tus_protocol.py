@@ -13,7 +13,6 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from starlette.requests import ClientDisconnect
 
 from common.db import utcnow
 from common.storage import ObjectStore
@@ -26,6 +25,7 @@ from tests.support.tus import (
     MiB,
     TusCatalog,
     create,
+    cut_after,
     head,
     metadata,
     pattern,
@@ -51,13 +51,6 @@ async def tus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[T
 
 async def parts_left(tus: TusCatalog) -> list[str]:
     return await tus.store.list_keys("resumable/")
-
-
-async def cut_after(data: bytes, size: int) -> AsyncIterator[bytes]:
-    """`data`, then the connection drops: what the server's request stream raises then."""
-    async for piece in pieces(data, size):
-        yield piece
-    raise ClientDisconnect
 
 
 async def test_an_upload_in_pieces_becomes_a_video(tus: TusCatalog) -> None:

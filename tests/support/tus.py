@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from starlette.requests import ClientDisconnect
 
 from catalog.app import create_app
 from catalog.config import CatalogSettings
@@ -87,6 +88,13 @@ async def patch(
 async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+async def cut_after(data: bytes, size: int) -> AsyncIterator[bytes]:
+    """`data`, then the connection drops: what the server's request stream raises then."""
+    async for piece in pieces(data, size):
+        yield piece
+    raise ClientDisconnect
 
 
 @dataclass

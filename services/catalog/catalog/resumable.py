@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog import forms, media
 from catalog import resumable_rows as rows
+from catalog.checksums import Checksum
 from catalog.config import CatalogSettings
 from catalog.models import ResumableUpload
 from catalog.refusals import UploadTooLarge
@@ -92,9 +93,16 @@ class ResumableUploads:
             raise UploadNotFound
         return state_of(row)
 
-    async def write(self, upload_id: str, offset: int, chunks: AsyncIterator[bytes]) -> UploadState:
+    async def write(
+        self,
+        upload_id: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        checksum: Checksum | None = None,
+    ) -> UploadState:
         """Take the bytes from `offset` on; refused unless `offset` is the upload's. A body
-        that stops early (a cut connection) keeps what arrived, up to the last byte stored."""
+        that stops early (a cut connection) keeps what arrived, up to the last byte stored;
+        with a `checksum`, the body counts only whole and matching."""
         token = secrets.token_hex(16)
         now = self.clock()
         async with self.sessionmaker() as db:
@@ -115,7 +123,7 @@ class ResumableUploads:
                 return state_of(row)
             raise UploadBusy
         try:
-            return await PartWriter(self, row, token).run(chunks)
+            return await PartWriter(self, row, token, checksum).run(chunks)
         finally:
             await asyncio.shield(self._release(upload_id, token))
 

@@ -23,12 +23,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog import media
 from catalog import resumable_rows as rows
+from catalog.checksums import Checksum, ChecksumMismatch
 from catalog.models import ResumableUpload
 from catalog.objects import delete_quietly
 from catalog.schemas import VideoCreateIn
@@ -114,8 +115,17 @@ def state_of(row: ResumableUpload) -> UploadState:
 class PartWriter:
     """One PATCH's bytes: at most one part in `buffer`, which begins at `base`."""
 
-    def __init__(self, owner: ResumableUploads, row: ResumableUpload, token: str) -> None:
+    def __init__(
+        self,
+        owner: ResumableUploads,
+        row: ResumableUpload,
+        token: str,
+        checksum: Checksum | None = None,
+    ) -> None:
         self.owner, self.row, self.token = owner, row, token
+        self.checksum = checksum
+        """With one, nothing of this PATCH counts until its digest matched (none if cut)."""
+        self.hasher: Any = checksum.hasher() if checksum is not None else None
         self.id, self.length, self.part_size = row.id, row.length, row.part_size
         self.durable = row.offset
         self.base = row.offset - row.offset % row.part_size
@@ -136,11 +146,15 @@ class PartWriter:
             async for chunk in chunks:
                 if self.received + len(chunk) > self.length:
                     raise TooManyBytes
+                if self.hasher is not None:
+                    self.hasher.update(chunk)
                 await self._take(memoryview(chunk))
+            if self.checksum is not None and self.hasher.digest() != self.checksum.digest:
+                raise ChecksumMismatch
         except BaseException:
             # keep what arrived, unless it was all of it (then the client sends the last
             # part again: no offset is ever at the end without a video)
-            if self.durable < self.received < self.length:
+            if self.checksum is None and self.durable < self.received < self.length:
                 try:
                     await asyncio.shield(self._store_tail())
                 except Exception:
@@ -171,13 +185,17 @@ class PartWriter:
                 )
                 self.base += self.part_size
                 self.buffer.clear()
-                await self._advance(self.base)
+                if self.checksum is None:
+                    await self._advance(self.base)
         if time.monotonic() - self.renewed > self.owner.config.tus_lease_seconds / 3:
             await self._advance(self.durable)  # a slow sender keeps its lease
 
     async def _store_tail(self) -> None:
         received = self.received
-        await self.owner.store.put_bytes(tail_key(self.id, received), bytes(self.buffer), OCTETS)
+        if self.buffer:
+            await self.owner.store.put_bytes(
+                tail_key(self.id, received), bytes(self.buffer), OCTETS
+            )
         await self._advance(received)
 
     async def _advance(self, new: int) -> None:

@@ -1,5 +1,6 @@
 """tus 1.0 resumable uploads under `/api/admin/uploads/` (core, creation, termination,
-expiration): the headers in and out; the work is `catalog.resumable`'s.
+expiration, checksum with md5/sha1/sha256): the headers in and out; the work is
+`catalog.resumable`'s.
 
 Every answer carries `Tus-Resumable: 1.0.0`, errors included (JSON `{"detail": ...}`); a
 request without it (or with another version) gets 412 with `Tus-Version`. A finished upload
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
+from catalog.checksums import ALGORITHMS, ChecksumMismatch, parse_checksum
 from catalog.resumable import ResumableUploads
 from catalog.resumable_parts import UploadNotFound, UploadState
 from common.errors import ApiError, refusal_error
@@ -46,6 +48,8 @@ class TusRoute(APIRoute):
         async def run(request: Request) -> Response:
             try:
                 response = await handler(request)
+            except ChecksumMismatch as mismatch:  # tus's own status for it
+                response = JSONResponse({"detail": mismatch.message}, status_code=460)
             except Refusal as refusal:
                 response = _error(refusal_error(refusal))
             except ApiError as error:
@@ -207,11 +211,19 @@ async def upload_offset(upload_id: UploadId, resumable: Resumable) -> Response:
         **error_responses(400, 404, 415),
         **_CONFLICT,
         **_PRECONDITION,
+        460: {"description": "The body does not match Upload-Checksum", "content": _ERROR_BODY},
     },
     openapi_extra={
         "parameters": [
             _TUS_HEADER,
             _header("Upload-Offset", _INT, "The upload's offset (HEAD tells it)"),
+            _header(
+                "Upload-Checksum",
+                _TEXT,
+                f"tus checksum extension: `<algorithm> <base64 digest>` of the body, "
+                f"algorithm one of {', '.join(ALGORITHMS)}; the body is kept only if it matches",
+                required=False,
+            ),
         ],
         "requestBody": {
             "required": True,
@@ -225,8 +237,10 @@ async def append(upload_id: UploadId, request: Request, resumable: Resumable) ->
     if media_type != OFFSET_TYPE:
         raise Unsupported(f"Send the bytes as {OFFSET_TYPE}.")
     offset = _number(request, "upload-offset", "Upload-Offset")
+    declared = request.headers.get("upload-checksum")
+    checksum = parse_checksum(declared) if declared is not None else None
     try:
-        state = await resumable.write(upload_id, offset, request.stream())
+        state = await resumable.write(upload_id, offset, request.stream(), checksum)
     except ClientDisconnect:
         raise Invalid("The upload was interrupted; HEAD tells where to resume.") from None
     return Response(status_code=204, headers={"Upload-Offset": str(state.offset), **_expiry(state)})
