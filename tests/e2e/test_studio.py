@@ -91,6 +91,12 @@ async def test_a_login_form_until_an_admin_logs_in(open_page: OpenPage, platform
 
     await page.get_by_role("button", name="Log out").click()
     await expect(page.get_by_test_id("login-email")).to_be_focused()
+    await page.reload()  # logged out on the server too: the cookies are gone
+    await expect(page.get_by_test_id("login-email")).to_be_visible()
+    assert {c["name"] for c in await page.context.cookies()} & {
+        "access_token",
+        "csrftoken",
+    } == set()
     await check_clean(page)
 
 

@@ -85,7 +85,8 @@ export async function api(path, { method = "GET", json, form, retried = false } 
   }
   if (UNSAFE.has(method)) headers["X-CSRFToken"] = csrfToken();
   const response = await fetch(path, { method, headers, body, credentials: "same-origin" });
-  if (response.status === 401 && !retried && !path.startsWith("/api/login")) {
+  // no csrftoken cookie: no refresh cookie either (they live together), so nothing to renew
+  if (response.status === 401 && !retried && csrfToken() && !path.startsWith("/api/login")) {
     if (await refreshToken()) return api(path, { method, json, form, retried: true });
     session.dispatchEvent(new Event("expired"));
   }
