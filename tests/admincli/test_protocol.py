@@ -273,3 +273,13 @@ def test_a_server_that_is_no_videoflix_is_told_not_a_traceback() -> None:
         AdminApi(URL, transport=html).videos()
     with pytest.raises(CliError, match="without a valid Upload-Offset"):
         tus.TusClient(AdminApi(URL, transport=html)).state(f"{URL}/api/admin/uploads/x")
+
+
+def test_a_config_folder_that_cannot_be_written_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocked))
+    with pytest.raises(CliError, match=r"Cannot write to .*set XDG_CONFIG_HOME"):
+        SessionStore(URL).save(Credentials(EMAIL, "a", "r"))

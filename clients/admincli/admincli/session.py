@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from admincli.errors import CliError
+
 
 def config_dir() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -39,8 +41,14 @@ def _private_folder(folder: Path) -> None:
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
-    _private_folder(path.parent)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mkstemp: mode 0600
+    try:
+        _private_folder(path.parent)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mkstemp: mode 0600
+    except OSError as exc:
+        raise CliError(
+            f"Cannot write to {path.parent} ({exc.strerror}): set XDG_CONFIG_HOME to a "
+            "folder of your own."
+        ) from exc
     try:
         with os.fdopen(fd, "w") as out:
             json.dump(data, out)
