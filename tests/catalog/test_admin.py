@@ -222,6 +222,7 @@ async def test_openapi_lists_the_routes_once(catalog: Catalog) -> None:
         "/api/video/{video_id}/{resolution}/index.m3u8",
         "/api/video/{video_id}/{resolution}/{segment}/",
         "/api/thumbnails/{video_id}/{filename}",
+        "/internal/edge/{video_id}/{resolution}",  # the gateway's question for the edge
     }
 
 
