@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from admincli import tus, watching
+from admincli import batch, tus, watching
 from admincli.api import AdminApi
 from admincli.errors import ApiError, CliError, NotLoggedIn
 from admincli.events import parse_events
@@ -283,3 +283,17 @@ def test_a_config_folder_that_cannot_be_written_is_told(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocked))
     with pytest.raises(CliError, match=r"Cannot write to .*set XDG_CONFIG_HOME"):
         SessionStore(URL).save(Credentials(EMAIL, "a", "r"))
+
+
+def test_ctrl_c_midway_stops_the_batch_and_the_next_run_resumes(
+    fake: FakeAdminApi, api: AdminApi, movie: Path
+) -> None:
+    fake.cut_after, fake.cut_raises = 200_000, KeyboardInterrupt
+    items = [(movie, META)]
+    with pytest.raises(batch.Stopped, match="the same command again resumes") as stopped:
+        batch.send_all(api, items, skip_done=True, chunk_size=tus.CHUNK_SIZE, retries=3)
+    assert stopped.value.exit_code == 130
+    assert len(fake.uploads["u1"].data) == 200_000
+    (result,) = batch.send_all(api, items, skip_done=True, chunk_size=tus.CHUNK_SIZE, retries=3)
+    assert result[2].resumed_from == 200_000  # type: ignore[union-attr]
+    assert bytes(fake.uploads["u1"].data) == movie.read_bytes()

@@ -34,6 +34,7 @@ class FakeAdminApi:
         self.created = 0
         self.videos: dict[int, dict[str, Any]] = {}
         self.cut_after: int | None = None  # the next PATCH breaks after this many bytes
+        self.cut_raises: type[BaseException] = httpx.WriteError  # KeyboardInterrupt: Ctrl-C
         self.patched: list[tuple[int, int]] = []  # (offset, bytes received) per PATCH
         self.requests: list[httpx.Request] = []
         self.events: list[tuple[str, dict[str, Any]]] | None = None  # None: no event stream
@@ -134,7 +135,7 @@ class FakeAdminApi:
                 upload.data += piece[: self.cut_after - received]
                 self.patched.append((offset, self.cut_after))
                 self.cut_after = None
-                raise httpx.WriteError("connection reset by peer")
+                raise self.cut_raises("connection reset by peer")
             upload.data += piece
             received += len(piece)
         self.patched.append((offset, received))

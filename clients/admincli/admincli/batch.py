@@ -17,6 +17,12 @@ from admincli.uploads import Metadata, Outcome, upload_file
 Result = tuple[Path, Metadata, Outcome | CliError]
 
 
+class Stopped(CliError):
+    """Ctrl-C: what the server holds stays for the next run."""
+
+    exit_code = 130
+
+
 def send_all(
     api: AdminApi,
     items: list[tuple[Path, Metadata]],
@@ -49,6 +55,10 @@ def send_all(
                     chunk_size=chunk_size,
                     retries=retries,
                 )
+            except KeyboardInterrupt:
+                raise Stopped(
+                    f"Stopped during {path.name}: the same command again resumes it."
+                ) from None
             except NotLoggedIn:
                 raise  # every other file would fail the same way
             except CliError as exc:
