@@ -149,6 +149,10 @@ ERRORS = {
     ("DELETE", "/api/admin/videos/{video_id}/"): {401, 403, 404},
     ("POST", "/api/admin/videos/{video_id}/retry/"): {401, 403, 404, 409, 413},
     ("GET", "/api/admin/events/"): {401, 403},
+    ("POST", "/api/admin/uploads/"): {400, 401, 403, 412, 413},
+    ("HEAD", "/api/admin/uploads/{upload_id}"): {401, 403, 404, 412},
+    ("PATCH", "/api/admin/uploads/{upload_id}"): {400, 401, 403, 404, 409, 412, 415, 460},
+    ("DELETE", "/api/admin/uploads/{upload_id}"): {401, 403, 404, 409, 412},
     ("GET", "/api/admin/users/"): {400, 401, 403},
     ("GET", "/api/admin/users/{user_id}/"): {401, 403, 404},
     ("PATCH", "/api/admin/users/{user_id}/"): {400, 401, 403, 404, 413},
@@ -160,10 +164,12 @@ REFERENCED = {
     403: "Forbidden",
     404: "NotFound",
     409: "Conflict",
+    412: "PreconditionFailed",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
     416: "RangeNotSatisfiable",
     429: "TooManyRequests",
+    460: "ChecksumMismatch",
 }
 
 

@@ -41,6 +41,11 @@ _RESPONSES: dict[int, tuple[str, str, dict[str, Any]]] = {
     403: ("Forbidden", "Not allowed: an account not activated, not an admin, or no CSRF", {}),
     404: ("NotFound", "No such resource", {}),
     409: ("Conflict", "The resource is not in a state that allows this request", {}),
+    412: (
+        "PreconditionFailed",
+        "A protocol version header is missing or not spoken here (tus: `Tus-Resumable`)",
+        {"Tus-Version": {"description": "The versions spoken", "schema": {"type": "string"}}},
+    ),
     413: ("PayloadTooLarge", "The request body is too large", {}),
     415: ("UnsupportedMediaType", "The body's media type (or a file's) is not accepted", {}),
     416: (
@@ -53,6 +58,7 @@ _RESPONSES: dict[int, tuple[str, str, dict[str, Any]]] = {
         "Too many attempts: try again after `Retry-After` seconds",
         {"Retry-After": {"description": "Seconds to wait", **_INTEGER_HEADER}},
     ),
+    460: ("ChecksumMismatch", "The body does not match its declared checksum (tus)", {}),
 }
 
 

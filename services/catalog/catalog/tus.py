@@ -104,6 +104,12 @@ def _header(name: str, schema: dict[str, Any], description: str, required: bool 
 
 
 _TUS_HEADER = _header("Tus-Resumable", {"type": "string", "enum": [TUS_VERSION]}, "tus version")
+_TUS_HEADER_ONLY = _header(
+    "Tus-Resumable",
+    {"type": "string", "description": f"`{TUS_VERSION}`, else 412"},
+    "tus version",
+    required=False,  # declared as the one thing that can refuse it (412, not a 400)
+)
 _OUT: dict[str, Any] = {
     "Tus-Resumable": {"schema": _TEXT, "description": TUS_VERSION},
     "Upload-Offset": {"schema": _INT, "description": "Bytes the server holds"},
@@ -113,21 +119,6 @@ _OUT: dict[str, Any] = {
     "Cache-Control": {"schema": _TEXT, "description": "no-store"},
     "Location": {"schema": _TEXT, "description": "The upload's path"},
     VIDEO_ID_HEADER: {"schema": _INT, "description": "The video a finished upload became"},
-}
-_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-_CONFLICT = {
-    409: {
-        "description": "Upload-Offset is not the upload's offset, or another request is "
-        "writing to it",
-        "content": _ERROR_BODY,
-    }
-}
-_PRECONDITION = {
-    412: {
-        "description": "Tus-Resumable missing or another version",
-        "headers": {"Tus-Version": {"schema": _TEXT}},
-        "content": _ERROR_BODY,
-    }
 }
 
 
@@ -144,8 +135,7 @@ def _answer(status: int, description: str, *headers: str) -> dict[int | str, Any
     response_class=Response,
     responses={
         **_answer(201, "Created", "Location", "Upload-Expires", "Tus-Resumable"),
-        **error_responses(400, 413),
-        **_PRECONDITION,
+        **error_responses(400, 412, 413),
     },
     openapi_extra={
         "parameters": [
@@ -184,10 +174,9 @@ async def create_upload(request: Request, resumable: Resumable) -> Response:
             "Cache-Control",
             VIDEO_ID_HEADER,
         ),
-        404: {"description": "No such upload, or it expired"},
-        412: {"description": "Tus-Resumable missing or another version"},
+        **error_responses(404, 412),
     },
-    openapi_extra={"parameters": [_TUS_HEADER]},
+    openapi_extra={"parameters": [_TUS_HEADER_ONLY]},
 )
 async def upload_offset(upload_id: UploadId, resumable: Resumable) -> Response:
     state = await resumable.status(upload_id)
@@ -208,10 +197,7 @@ async def upload_offset(upload_id: UploadId, resumable: Resumable) -> Response:
     response_class=Response,
     responses={
         **_answer(204, "Stored", "Upload-Offset", "Upload-Expires", VIDEO_ID_HEADER),
-        **error_responses(400, 404, 415),
-        **_CONFLICT,
-        **_PRECONDITION,
-        460: {"description": "The body does not match Upload-Checksum", "content": _ERROR_BODY},
+        **error_responses(400, 404, 409, 412, 415, 460),
     },
     openapi_extra={
         "parameters": [
@@ -250,8 +236,8 @@ async def append(upload_id: UploadId, request: Request, resumable: Resumable) ->
     "/api/admin/uploads/{upload_id}",
     status_code=204,
     response_class=Response,
-    responses={**error_responses(404), **_CONFLICT, **_PRECONDITION},
-    openapi_extra={"parameters": [_TUS_HEADER]},
+    responses=error_responses(404, 409, 412),
+    openapi_extra={"parameters": [_TUS_HEADER_ONLY]},
 )
 async def terminate(upload_id: UploadId, resumable: Resumable) -> Response:
     """tus termination: the upload and its stored bytes are removed."""
