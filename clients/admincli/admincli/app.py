@@ -106,7 +106,10 @@ RetriesOption = Annotated[
 def upload(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(exists=True, dir_okay=False, readable=True, resolve_path=True)
+        list[Path],
+        typer.Argument(
+            metavar="FILE", exists=True, dir_okay=False, readable=True, resolve_path=True
+        ),
     ],
     category: Annotated[str, typer.Option(help="The catalogue row the videos go to.")],
     title: Annotated[str | None, typer.Option(help="Default: from the file name.")] = None,
@@ -132,7 +135,9 @@ def upload(
 @handled
 def import_(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, resolve_path=True)],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", exists=True, file_okay=False, resolve_path=True)
+    ],
     category: Annotated[
         str | None, typer.Option(help="For files the sidecar gives none; default: DIR's name.")
     ] = None,
