@@ -147,6 +147,7 @@ function fill(entry, video) {
   cells.edit.setAttribute("aria-label", `Edit ${video.title}`);
   cells.remove.setAttribute("aria-label", `Delete ${video.title}`);
   cells.retry.setAttribute("aria-label", `Retry ${video.title}`);
+  cells.progress.setAttribute("aria-label", `Transcoding progress of ${video.title}`);
   fillRenditions(entry, video);
 }
 
