@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
+import shutil
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -416,3 +419,26 @@ def test_the_template_needs_every_placeholder() -> None:
     with pytest.raises(ValueError, match="EDGE_AUTH_SECONDS"):
         render(template, values)
     assert render("a ${A} $b ${B}", {"A": "1", "B": "2"}) == "a 1 $b 2"
+
+
+def test_without_nginx_make_stack_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stack.__main__ as command
+
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setattr(os, "access", lambda *_args: False)
+    with pytest.raises(EdgeUnavailable, match="apt-get install nginx libnginx-mod-http-js"):
+        find_nginx()
+    monkeypatch.setenv("STACK_DATA_DIR", str(tmp_path / "stack"))
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        assert command.main([]) == 1  # before it makes or starts anything
+    finally:
+        for sig, handler in handlers.items():  # main() installed its own
+            signal.signal(sig, handler)
+    out = capsys.readouterr().out
+    assert "apt-get install nginx libnginx-mod-http-js" in out and "--no-edge" in out
+    assert "making the databases" not in out

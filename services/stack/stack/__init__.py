@@ -9,5 +9,7 @@ so what an operator runs is what the tests prove.
 - `stack.backing`: the backing servers, and what the stack makes on them (databases, vhost,
   bucket, key prefix, keys), removed again for a throw-away run;
 - `stack.wiring`: the processes of the platform and each one's environment;
+- `stack.edge`: nginx in front of the gateways (deploy/edge), its config rendered from the
+  template the images use;
 - `stack.__main__`: the command (`python -m stack`), its banner and its signals.
 """
