@@ -1,16 +1,19 @@
-"""tus 1.0 on the catalog, on both object stores (the local directory of the all-in-one and S3,
-moto in CI): offsets across part boundaries, the refusals (409, 412, 415, 404, 413, 400), a
-cut PATCH that keeps exactly what arrived, a concurrent PATCH refused, termination and expiry
-removing every part, and the finished upload becoming a video whose source is the bytes sent.
+"""tus 1.0 on the catalog, in both wirings (the all-in-one's local directory and SQLite; S3,
+moto in CI, and PostgreSQL): offsets across part boundaries, the refusals (409, 412, 415,
+404, 413, 400), a cut PATCH that keeps exactly what arrived, a concurrent PATCH refused,
+termination and expiry removing every part, and the finished upload becoming a video whose
+source is the bytes sent. The state survives a catalog restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,17 +38,30 @@ from tests.support.tus import (
 from tests.support.waiting import eventually
 
 
-@pytest.fixture(params=["local", "s3"])
-async def tus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TusCatalog]:
+@dataclass(frozen=True)
+class Wiring:
+    s3: Any  # tests.support.services.S3Target, or None: the local directory
+    database_url: str  # empty: SQLite
+
+
+@pytest.fixture(params=["local+sqlite", "s3+postgresql"])
+def wiring(request: pytest.FixtureRequest) -> Wiring:
+    if request.param == "s3+postgresql":
+        return Wiring(request.getfixturevalue("s3_target"), request.getfixturevalue("postgres_url"))
+    return Wiring(None, "")
+
+
+@pytest.fixture
+async def tus(wiring: Wiring, tmp_path: Path) -> AsyncIterator[TusCatalog]:
     store: ObjectStore
-    if request.param == "s3":
+    if wiring.s3 is not None:
         from common.storage.s3 import S3ObjectStore
 
-        t = request.getfixturevalue("s3_target")
+        t = wiring.s3
         store = S3ObjectStore(t.endpoint, t.access_key, t.secret_key, t.bucket, secure=False)
     else:
         store = LocalObjectStore(tmp_path / "objects")
-    async with tus_catalog(tmp_path, store) as running:
+    async with tus_catalog(tmp_path, store, database_url=wiring.database_url) as running:
         yield running
 
 

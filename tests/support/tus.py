@@ -127,12 +127,14 @@ class TusCatalog:
 
 @contextlib.asynccontextmanager
 async def tus_catalog(
-    tmp_path: Path, store: ObjectStore, **config: object
+    tmp_path: Path, store: ObjectStore, *, database_url: str = "", **config: object
 ) -> AsyncIterator[TusCatalog]:
-    """The catalog on `store` with 5 MiB parts; the transcoder's queue recorded in `jobs`."""
+    """The catalog on `store` and `database_url` (empty: SQLite under `tmp_path`) with 5 MiB
+    parts; the transcoder's queue recorded in `jobs`."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
+        database_url=database_url,
         migrate_on_start=True,
         public_base_url=PUBLIC_BASE_URL + "/",
         log_json=False,
