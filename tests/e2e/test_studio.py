@@ -26,6 +26,7 @@ from tests.e2e.harness import (
     E2EPlatform,
     Mailbox,
     SeededVideo,
+    make_thumbnail,
     sign_up_and_activate,
 )
 from tests.e2e.studio import (
@@ -212,11 +213,17 @@ async def test_a_cut_upload_resumes_goes_live_to_ready_plays_is_edited_and_delet
     await expect(dialog).to_be_visible()
     new_title = unique("Studio clip, renamed")
     await page.get_by_test_id("edit-title").fill(new_title)
+    old_thumbnail = await row.locator("img.thumb").get_attribute("src")
+    await page.get_by_label("New thumbnail").set_input_files(str(make_thumbnail(tmp_path)))
     await page.get_by_test_id("edit-save").click()
     await expect(dialog).to_be_hidden()
     await expect(row.locator(".video-title")).to_have_text(new_title)
     with api_client(platform) as api:
-        assert api.get(f"/api/admin/videos/{video_id}/").json()["title"] == new_title
+        edited = api.get(f"/api/admin/videos/{video_id}/").json()
+    assert edited["title"] == new_title
+    assert edited["thumbnail_url"] != old_thumbnail  # a new version, a new URL
+    await expect(row.locator("img.thumb")).to_have_attribute("src", edited["thumbnail_url"])
+    assert await row.locator("img.thumb").evaluate("(img) => img.decode().then(() => true)")
     await save_screenshot(page)
 
     # delete: Escape keeps it, the confirmation deletes it
