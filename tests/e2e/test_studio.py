@@ -51,6 +51,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 OpenPage = Callable[[], Awaitable[Page]]
 UPLOADS = "**/api/admin/uploads/**"
 TRANSCODE_TIMEOUT_MS = 180_000
+UPLOAD_TIMEOUT_MS = 60_000  # a dozen small chunks, on a busy machine
 TUS_KEYS = "() => Object.keys(localStorage).filter((k) => k.startsWith('tus::'))"
 
 
@@ -141,7 +142,9 @@ async def test_a_cut_upload_resumes_goes_live_to_ready_plays_is_edited_and_delet
     title = unique("Studio clip")
     await fill_upload(page, clip, title, "Studio", "Uploaded through the studio.")
     await page.get_by_test_id("upload-submit").click()
-    await expect(page.locator("#upload-message")).to_contain_text("being processed")
+    await expect(page.locator("#upload-message")).to_contain_text(
+        "being processed", timeout=UPLOAD_TIMEOUT_MS
+    )
 
     # the cut cost one chunk: the browser asked the server where it was and went on from there
     assert cut.cut_offset is not None, traffic.describe()
@@ -273,7 +276,9 @@ async def test_a_reload_mid_upload_resumes_from_the_servers_offset(
 
     await fill_upload(page, source, title, "Studio")  # the same file again
     await page.get_by_test_id("upload-submit").click()
-    await expect(page.locator("#upload-message")).to_contain_text("being processed")
+    await expect(page.locator("#upload-message")).to_contain_text(
+        "being processed", timeout=UPLOAD_TIMEOUT_MS
+    )
 
     after = traffic.calls[reloaded_at:]
     assert [c.method for c in after if c.method != "PATCH"] == ["HEAD"], traffic.describe()
@@ -299,7 +304,9 @@ async def test_a_file_that_is_no_video_fails_with_a_reason_and_a_retry_fails_aga
     traffic.attach(page)
     await fill_upload(page, source, unique("Studio not a video"), "Studio")
     await page.get_by_test_id("upload-submit").click()
-    await expect(page.locator("#upload-message")).to_contain_text("being processed")
+    await expect(page.locator("#upload-message")).to_contain_text(
+        "being processed", timeout=UPLOAD_TIMEOUT_MS
+    )
     video_id = traffic.video_id()
     row = video_row(page, video_id)
     status = row.get_by_test_id("video-status")
