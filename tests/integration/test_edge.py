@@ -148,6 +148,10 @@ async def same_answer(
     return through_edge
 
 
+def auth_headers(token: str) -> dict[str, str]:
+    return {"Origin": ORIGIN, "Authorization": f"Bearer {token}"}
+
+
 def segment_names(playlist: str) -> list[str]:
     return [line for line in playlist.splitlines() if line.endswith(".ts")]
 
@@ -232,6 +236,21 @@ async def test_the_edge_serves_what_the_gateway_would(stack: Stack, tmp_path: Pa
             f"{base}/2160p/{first}",  # not a rendition
         ):
             assert_json_error(await same_answer(viewer, direct, "GET", path), 404, detail=True)
+        # other methods on a segment's URL, preflights included, are the gateway's
+        preflight = {
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "range",
+        }
+        answer = await same_answer(viewer, direct, "OPTIONS", segment_path, headers=preflight)
+        assert answer.headers["access-control-allow-origin"] == ORIGIN
+        assert_json_error(await same_answer(viewer, direct, "DELETE", segment_path), 405)
+        # a target with a dot segment is judged by the gateway, not resolved by nginx
+        # (encoded: httpx would resolve a plain one before sending)
+        dotted = f"{base}/480p/%2e%2e/480p/{first}"
+        async with httpx.AsyncClient() as raw:
+            request = raw.build_request("GET", f"{edge_url}{dotted}", headers=auth_headers(token))
+            request.url = request.url.copy_with(raw_path=dotted.encode())
+            assert_json_error(await raw.send(request), 404)
         # not for anyone outside: the gateways' internal routes
         for path in (
             f"/internal/edge/authorize?video_id={video_id}&resolution=480p",
