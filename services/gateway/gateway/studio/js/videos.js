@@ -154,18 +154,14 @@ function fill(entry, video) {
 function sizeText(video) {
   const parts = [];
   if (video.width && video.height) parts.push(`${video.width}×${video.height}`);
-  for (const key of ["size", "source_size", "source_bytes", "size_bytes"]) {
-    if (typeof video[key] === "number") {
-      parts.push(formatBytes(video[key]));
-      break;
-    }
-  }
+  // byte sizes when the admin API gives them: the source's, and each rendition's (a tooltip)
+  if (typeof video.source_bytes === "number") parts.push(formatBytes(video.source_bytes));
   return parts.join(" · ") || "–";
 }
 
 function fillRenditions(entry, video) {
   const names = video.renditions || [];
-  const sizes = video.rendition_sizes || {};
+  const sizes = video.rendition_bytes || {};
   const playable = video.status === "ready";
   const key = JSON.stringify([names, sizes, playable, video.title]);
   if (entry.renditionKey === key) return;
@@ -179,21 +175,22 @@ function fillRenditions(entry, video) {
     return;
   }
   entry.cells.renditions.replaceChildren(
-    ...names.map((name) =>
-      h(
+    ...names.map((name) => {
+      const size = typeof sizes[name] === "number" ? formatBytes(sizes[name]) : "";
+      return h(
         "button",
         {
           type: "button",
           class: "chip",
           "data-testid": "video-preview",
           "data-rendition": name,
-          "aria-label": `Preview ${name} of ${video.title}`,
-          title: typeof sizes[name] === "number" ? formatBytes(sizes[name]) : null,
+          "aria-label": `Preview ${name} of ${video.title}${size ? ` (${size})` : ""}`,
           onClick: () => openPreview(entry.row, entry.video, name, COLUMNS),
         },
         name,
-      ),
-    ),
+        size ? h("span", { class: "chip-size" }, ` ${size}`) : null,
+      );
+    }),
   );
 }
 
