@@ -13,11 +13,13 @@ import ipaddress
 import re
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from stack.edge import EdgeUnavailable, find_nginx, render
 from tests.deploy.test_images import parse, problems
 from tests.deploy.test_manifests import (
     COMPOSE_FILE,
@@ -31,6 +33,7 @@ from tests.deploy.test_manifests import (
     kustomize_command,
     listening_port,
 )
+from tests.support.services import skip_or_fail
 
 EDGE = ROOT / "deploy" / "edge"
 TEMPLATE = EDGE / "nginx.conf.template"
@@ -304,3 +307,66 @@ def test_k8s_gateway_admits_and_believes_the_edge(folder: str) -> None:
     trusted = of_kind(folder, "ConfigMap")[CONFIGMAP]["data"]["FORWARDED_ALLOW_IPS"]
     networks = [ipaddress.ip_network(n.strip()) for n in trusted.split(",")]
     assert networks and all(n.is_private for n in networks), trusted
+
+
+# ---------------------------------------------------------------- nginx -t on what they render
+
+
+def nginx_accepts(values: dict[str, str], tmp_path: Path) -> None:
+    """Render the template with `values` (make stack's renderer, which substitutes as the
+    image does) and have Debian's nginx test it, s3.js included (njs compiles it). What only
+    the container has is put where this machine has it: the njs module's path, writable
+    folders for the cache and the pid file, and 127.0.0.1 for the upstreams' host names
+    (nginx resolves those while testing), each with its port kept."""
+    try:
+        nginx = find_nginx()
+    except EdgeUnavailable as error:
+        skip_or_fail(str(error))
+    local = {
+        **values,
+        "EDGE_NJS_MODULE": nginx.njs_module,
+        "EDGE_JS_DIR": str(EDGE),
+        "EDGE_CACHE_DIR": str(tmp_path / "cache"),
+        "EDGE_RUN_DIR": str(tmp_path / "run"),
+        "EDGE_GATEWAYS": re.sub(r"server [\w.-]+:", "server 127.0.0.1:", values["EDGE_GATEWAYS"]),
+        "EDGE_S3_UPSTREAM": "127.0.0.1:" + values["EDGE_S3_UPSTREAM"].rsplit(":", 1)[1],
+    }
+    for folder in ("cache", "run"):
+        (tmp_path / folder).mkdir()
+    config = tmp_path / "nginx.conf"
+    config.write_text(render(TEMPLATE.read_text(), local))
+    command = [nginx.binary, "-e", "stderr", "-p", str(tmp_path), "-c", str(config), "-t", "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"nginx -t refuses the edge's config:\n{result.stderr}"
+
+
+def compose_values() -> dict[str, str]:
+    env = environment(edge())
+    return {name: env[name] for name in placeholders()}
+
+
+def test_nginx_accepts_the_config_compose_renders(tmp_path: Path) -> None:
+    nginx_accepts(compose_values(), tmp_path)
+
+
+def test_nginx_accepts_the_config_k8s_renders(tmp_path: Path) -> None:
+    container = the_edge_container(".")
+    config = of_kind(".", "ConfigMap")[CONFIGMAP]["data"]
+    values = {}
+    for name in placeholders():
+        entry = k8s_env(container)[name]
+        if "value" in entry:
+            values[name] = entry["value"]
+        else:
+            values[name] = config[entry["valueFrom"]["configMapKeyRef"]["key"]]
+    nginx_accepts(values, tmp_path)
+
+
+def test_nginx_refuses_a_broken_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: a missing semicolon is caught."""
+    broken = tmp_path / "broken.conf.template"
+    broken.write_text(TEMPLATE.read_text().replace("server_tokens off;", "server_tokens off"))
+    monkeypatch.setattr(f"{__name__}.TEMPLATE", broken)
+    (tmp_path / "t").mkdir()
+    with pytest.raises(AssertionError, match="nginx -t refuses"):
+        nginx_accepts(compose_values(), tmp_path / "t")
