@@ -312,27 +312,31 @@ def test_k8s_gateway_admits_and_believes_the_edge(folder: str) -> None:
 # ---------------------------------------------------------------- nginx -t on what they render
 
 
-def nginx_accepts(values: dict[str, str], tmp_path: Path) -> None:
+def nginx_accepts(values: dict[str, str], writable: set[str], tmp_path: Path) -> None:
     """Render the template with `values` (make stack's renderer, which substitutes as the
-    image does) and have Debian's nginx test it, s3.js included (njs compiles it). What only
-    the container has is put where this machine has it: the njs module's path, writable
-    folders for the cache and the pid file, and 127.0.0.1 for the upstreams' host names
+    image does) and have Debian's nginx test it, s3.js included (njs compiles it). The
+    container's file system is laid out under `tmp_path` with only its `writable` folders
+    (volumes, and /tmp): nginx creates its cache and temporary folders but not their parents,
+    so a path below a folder nobody made fails here as it would in the container. Put where
+    this machine has them: the njs module, s3.js, and 127.0.0.1 for the upstreams' host names
     (nginx resolves those while testing), each with its port kept."""
     try:
         nginx = find_nginx()
     except EdgeUnavailable as error:
         skip_or_fail(str(error))
+    root = tmp_path / "root"
+    for folder in writable:
+        (root / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
     local = {
         **values,
         "EDGE_NJS_MODULE": nginx.njs_module,
         "EDGE_JS_DIR": str(EDGE),
-        "EDGE_CACHE_DIR": str(tmp_path / "cache"),
-        "EDGE_RUN_DIR": str(tmp_path / "run"),
         "EDGE_GATEWAYS": re.sub(r"server [\w.-]+:", "server 127.0.0.1:", values["EDGE_GATEWAYS"]),
         "EDGE_S3_UPSTREAM": "127.0.0.1:" + values["EDGE_S3_UPSTREAM"].rsplit(":", 1)[1],
     }
-    for folder in ("cache", "run"):
-        (tmp_path / folder).mkdir()
+    for name in ("EDGE_CACHE_DIR", "EDGE_RUN_DIR"):
+        assert any(Path(values[name]).is_relative_to(w) for w in writable), f"{name}: read-only"
+        local[name] = str(root / values[name].lstrip("/"))
     config = tmp_path / "nginx.conf"
     config.write_text(render(TEMPLATE.read_text(), local))
     command = [nginx.binary, "-e", "stderr", "-p", str(tmp_path), "-c", str(config), "-t", "-q"]
@@ -345,11 +349,18 @@ def compose_values() -> dict[str, str]:
     return {name: env[name] for name in placeholders()}
 
 
+def compose_writable() -> set[str]:
+    """The image's /tmp (the master runs as root) and the named volumes."""
+    named = compose_raw()["volumes"]
+    return {"/tmp"} | {target for target, (source, _) in mounts(edge()).items() if source in named}
+
+
 def test_nginx_accepts_the_config_compose_renders(tmp_path: Path) -> None:
-    nginx_accepts(compose_values(), tmp_path)
+    nginx_accepts(compose_values(), compose_writable(), tmp_path)
 
 
 def test_nginx_accepts_the_config_k8s_renders(tmp_path: Path) -> None:
+    """Read-only root: only the emptyDirs are writable."""
     container = the_edge_container(".")
     config = of_kind(".", "ConfigMap")[CONFIGMAP]["data"]
     values = {}
@@ -359,7 +370,8 @@ def test_nginx_accepts_the_config_k8s_renders(tmp_path: Path) -> None:
             values[name] = entry["value"]
         else:
             values[name] = config[entry["valueFrom"]["configMapKeyRef"]["key"]]
-    nginx_accepts(values, tmp_path)
+    writable = {path for path, volume in mounted_volumes(".").items() if "emptyDir" in volume}
+    nginx_accepts(values, writable, tmp_path)
 
 
 def test_nginx_refuses_a_broken_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -369,4 +381,11 @@ def test_nginx_refuses_a_broken_template(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(f"{__name__}.TEMPLATE", broken)
     (tmp_path / "t").mkdir()
     with pytest.raises(AssertionError, match="nginx -t refuses"):
-        nginx_accepts(compose_values(), tmp_path / "t")
+        nginx_accepts(compose_values(), compose_writable(), tmp_path / "t")
+
+
+def test_nginx_refuses_a_cache_below_a_missing_folder(tmp_path: Path) -> None:
+    """nginx makes its cache folders, not their parents: the layout above is what counts."""
+    values = compose_values() | {"EDGE_CACHE_DIR": "/tmp/missing/edge"}
+    with pytest.raises(AssertionError, match="nginx -t refuses"):
+        nginx_accepts(values, compose_writable(), tmp_path)
