@@ -84,6 +84,8 @@ def create_app(
                 expiring.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiring
 
     app = FastAPI(title="Videoflix catalog", lifespan=lifespan)
     app.router.redirect_slashes = False
