@@ -37,6 +37,7 @@ async def test_compose_of_one_small_source(store: ObjectStore) -> None:
     info = await store.compose("sources/8/a.webm", ["work/u2/part-00000"], "video/webm")
     assert info.size == len(b"only a few bytes")
     assert await store.get_bytes("sources/8/a.webm") == b"only a few bytes"
+    assert (await store.stat("sources/8/a.webm")).content_type == "video/webm"
 
 
 async def test_compose_refuses_a_short_part_before_the_last(store: ObjectStore) -> None:
