@@ -26,23 +26,18 @@ About 6 minutes, most of it under load. Exit status 1 if a goal is missed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from delivery_api import (
     Segment,
-    check_bytes,
     closest,
     login,
     make_clip,
@@ -55,32 +50,20 @@ from delivery_report import (
     ALLINONE,
     EDGE,
     GATEWAY,
-    Figures,
-    Storm,
     delivery_table,
     goal_table,
     goals,
     profile_table,
+    pyspy_table,
     storm_table,
 )
+from delivery_runs import ADMIN_EMAIL, Runs, say
 from delivery_targets import (
-    Server,
     TargetError,
     edge_and_gateway,
     start_allinone,
-    start_nginx,
     start_stack,
 )
-from delivery_wrk import WrkResult, run_wrk
-
-BENCH = Path(__file__).resolve().parent
-LOGIN_SOURCES = ("127.0.0.2", "127.0.0.3")
-ADMIN_EMAIL = "bench-admin@example.com"
-STARTED = time.monotonic()
-
-
-def say(message: str) -> None:
-    print(f"[{time.monotonic() - STARTED:5.0f} s] {message}", flush=True)
 
 
 def bench_env(password: str) -> dict[str, str]:
@@ -94,108 +77,8 @@ def bench_env(password: str) -> dict[str, str]:
     }
 
 
-class Bench:
-    def __init__(self, args: argparse.Namespace, password: str) -> None:
-        self.seconds: float = 3 if args.quick else args.seconds
-        self.connections = [16] if args.quick else [1, 16, 64]
-        self.quick: bool = args.quick
-        self.password = password
-        self.figures = Figures()
-        self.segment: Segment | None = None
-        self.notes: list[str] = []
-        self.ceiling: Server | None = None  # (d), measured right after every other run
-        self.ceiling_url = ""
-        self.ceiling_size = 0
-
-    def load(
-        self,
-        url: str,
-        cookie: str,
-        connections: int,
-        processes: Callable[[], Mapping[int, str]],
-        label: str = "",
-    ) -> WrkResult:
-        assert self.segment is not None
-        run = run_wrk(
-            url,
-            connections=connections,
-            seconds=self.seconds,
-            headers={"Cookie": f"access_token={cookie}"},
-            size=self.ceiling_size if label == "(d)" else len(self.segment.data),
-            processes=processes,
-        )
-        print(
-            f"  {label:>3} {connections:>3} connections: {run.rps:8,.0f} req/s "
-            f"{run.mib_s:8,.0f} MiB/s p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms "
-            f"errors {run.errors} busy {run.busy:.0%}",
-            flush=True,
-        )
-        return run
-
-    def measure(self, target: str, url: str, cookie: str, server: Server) -> None:
-        assert self.segment is not None
-        check_bytes(url, cookie, self.segment.data)
-        say(f"{target}: {url}")
-        self.warm_up(url, cookie)
-        runs = self.figures.runs.setdefault(target, {})
-        for c in self.connections:
-            runs[c] = self.load(url, cookie, c, server.processes)
-            if self.ceiling is not None:  # right after it, on the same machine load
-                ceiling = self.load(self.ceiling_url, "-", c, self.ceiling.processes, "(d)")
-                self.figures.add_paired(target, c, ceiling)
-
-    def warm_up(self, url: str, cookie: str) -> None:
-        """1 s of the load, not counted (caches, connection pools)."""
-        assert self.segment is not None
-        run_wrk(
-            url,
-            connections=16,
-            seconds=1,
-            headers={"Cookie": f"access_token={cookie}"},
-            size=len(self.segment.data),
-            processes=dict,
-        )
-
-    def storm(self, target: str, url: str, base: str, cookie: str, server: Server) -> None:
-        say(f"{target}: 16 connections alone, then beside two login loops")
-        alone = self.load(url, cookie, 16, server.processes)
-        env = {
-            **os.environ,
-            "BENCH_LOGIN_EMAIL": ADMIN_EMAIL,
-            "BENCH_LOGIN_PASSWORD": self.password,
-        }
-        lasting = self.seconds + 5
-        loops = [
-            subprocess.Popen(
-                [sys.executable, str(BENCH / "delivery_logins.py"), base, source, str(lasting)],
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for source in LOGIN_SOURCES
-        ]
-        time.sleep(2.5)  # both loops started and logging in
-        beside = self.load(url, cookie, 16, server.processes)
-        logins: Counter[str] = Counter()
-        for loop in loops:
-            out, _ = loop.communicate(timeout=lasting + 60)
-            logins.update(json.loads(out.strip().splitlines()[-1]) if out.strip() else {})
-        print(f"  logins: {dict(logins)} in {lasting:g} s", flush=True)
-        self.figures.storms.append(Storm(target, alone, beside, logins, lasting))
-
-    def attempt(self, target: str, action: Callable[[], None]) -> None:
-        """One measurement of the stack; a failure is reported as such, the rest goes on."""
-        try:
-            action()
-        except (RuntimeError, ValueError, httpx.HTTPError, subprocess.SubprocessError) as exc:
-            reason = str(exc).strip().splitlines()[0][:160].replace("|", "/")
-            print(f"{target} failed: {exc}", flush=True)
-            if target in self.figures.runs:
-                self.notes.append(f"The login storm on {target} failed: {reason}")
-            else:
-                self.figures.missing[target] = f"failed: {reason}"
-
-    # -------------------------------------------------------------- the servers
+class Bench(Runs):
+    """The servers, started one after the other; (d) beside them all."""
 
     def allinone(self, work: Path, clip: Path, env: Mapping[str, str], ceiling: bool) -> None:
         """(a), and (d) from then on when `ceiling`: the all-in-one picks the segment."""
@@ -216,6 +99,7 @@ class Bench:
             if ceiling:
                 self.start_ceiling(work)
             self.measure(ALLINONE, url, cookie, server)
+            self.py_profile(ALLINONE, url, cookie, server.pids(("allinone",)))
             self.storm(ALLINONE, url, server.url, cookie, server)
         finally:
             server.stop()
@@ -236,18 +120,6 @@ class Bench:
             )
             self.segment = Segment(self.segment.rendition, self.segment.name, own)
         return client.cookies["access_token"], path
-
-    def start_ceiling(self, work: Path) -> None:
-        """(d): nginx serving the segment from disk, up until the end of the bench."""
-        assert self.segment is not None
-        self.ceiling = start_nginx(work, {self.segment.name: self.segment.data})
-        self.ceiling_url = f"{self.ceiling.url}/{self.segment.name}"
-        self.ceiling_size = len(self.segment.data)
-        self.warm_up(self.ceiling_url, "-")
-
-    def stop_ceiling(self) -> None:
-        if self.ceiling is not None:
-            self.ceiling.stop()
 
     def stack(self, work: Path, clip: Path, env: Mapping[str, str], targets: str) -> None:
         assert self.segment is not None
@@ -275,6 +147,14 @@ class Bench:
                 self.attempt(EDGE, lambda: self.measure(EDGE, edge + path, cookie, server))
             if "c" in targets:
                 self.attempt(GATEWAY, lambda: self.measure(GATEWAY, gateway + path, cookie, server))
+            if GATEWAY in self.figures.runs:
+                python = ("gateway", "catalog", "moto (S3)")
+                pids = server.pids(python, port=int(gateway.rsplit(":", 1)[1]))
+                self.attempt(
+                    GATEWAY,
+                    lambda: self.py_profile(GATEWAY, gateway + path, cookie, pids),
+                    "The py-spy profile",
+                )
             if not self.quick:
                 if edge is not None and EDGE in self.figures.runs:
                     self.attempt(EDGE, lambda: self.storm(EDGE, edge + path, edge, cookie, server))
@@ -303,6 +183,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(16)
     env = bench_env(password)
+    args.work_dir = work
     bench = Bench(args, password)
     load_before = os.getloadavg()[0]
     say("making the clip ...")
@@ -322,6 +203,8 @@ def main() -> int:
     print("\n".join(profile_table(f, cores)))
     print()
     print("\n".join(storm_table(f)))
+    print()
+    print("\n".join(pyspy_table(f)))
     print()
     print("\n".join(goal_table(verdicts)))
     say(f"done; load average {load_before:.2f} -> {load_after:.2f}")

@@ -22,6 +22,7 @@ from delivery_report import (
     delivery_table,
     goal_table,
     profile_table,
+    pyspy_table,
     storm_table,
 )
 
@@ -138,6 +139,17 @@ def section(
             "",
             *profile_table(f, cores),
             "",
+            *(
+                [
+                    "Python profiles under the same load (py-spy, sampled for a few seconds "
+                    "after the measured runs, idle threads left out):",
+                    "",
+                    *pyspy_table(f),
+                    "",
+                ]
+                if f.profiles
+                else []
+            ),
             "### Beside a login storm",
             "",
             "The same load at 16 connections, alone and beside two login loops: two processes "

@@ -43,6 +43,8 @@ class Figures:
     runs: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     storms: list[Storm] = field(default_factory=list)
+    profiles: dict[str, dict[str, str]] = field(default_factory=dict)
+    """py-spy's summary of each Python process, per server (when py-spy is installed)."""
     paired: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
     """The ceiling measured right after each server's run at the same connections (the
     machine is shared: its load drifts between the first run and the last)."""
@@ -237,4 +239,17 @@ def goal_table(items: list[Goal]) -> list[str]:
     for g in items:
         verdict = "not measured" if g.met is None else "met" if g.met else "MISSED"
         rows.append(f"| {g.text} | {g.result} | {verdict} |")
+    return rows
+
+
+def pyspy_table(f: Figures) -> list[str]:
+    if not f.profiles:
+        return []
+    rows = [
+        f"| server ({GOAL_CONNECTIONS} connections) | process | its CPU samples by the package "
+        "of the function on top of the stack |",
+        "|---|---|---|",
+    ]
+    for target, processes in f.profiles.items():
+        rows += [f"| {target} | {name} | {text} |" for name, text in processes.items()]
     return rows

@@ -66,6 +66,17 @@ class Server:
         pids = {pid: process_name(pid) for pid in tree(self.process.pid)}
         return pids | {pid: f"{comm} (shared)" for pid, comm in named(self.shared).items()}
 
+    def pids(self, names: tuple[str, ...], port: int | None = None) -> dict[str, int]:
+        """The processes named so (name -> one pid); of several, the one serving `port`."""
+        found: dict[str, int] = {}
+        for pid, name in self.processes().items():
+            if name not in names:
+                continue
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if name not in found or (port is not None and str(port).encode() in argv):
+                found[name] = pid
+        return found
+
     def stop(self, timeout: float = 60) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

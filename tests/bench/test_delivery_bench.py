@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 from delivery_doc import replace_section, section
+from delivery_pyspy import by_package, package, summary
 from delivery_report import (
     ALLINONE,
     CEILING,
@@ -198,3 +199,19 @@ def test_each_server_is_held_to_the_ceiling_measured_right_after_it() -> None:
     assert delivery_table(f)[2] == (
         "| (a) all-in-one | 16 | 400 | 400 | 20 ms | 40 ms | 0 | 0.20x (of 2,000) | 4.00x |"
     )
+
+
+RAW_PYSPY = """\
+<module> (/x/lib/python3.11/runpy.py:1);run (/x/lib/python3.11/asyncio/runners.py:2);\
+read (/w/.venv/lib/python3.11/site-packages/h11/_readers.py:3) 6
+<module> (/x/lib/python3.11/runpy.py:1);send (/w/services/gateway/gateway/proxy.py:40) 3
+<module> (/x/lib/python3.11/runpy.py:1);select (/x/lib/python3.11/selectors.py:9) 1
+"""
+
+
+def test_pyspy_samples_are_summed_by_the_package_on_top_of_the_stack() -> None:
+    assert by_package(RAW_PYSPY) == [("h11", 0.6), ("gateway", 0.3), ("selectors", 0.1)]
+    assert summary(by_package(RAW_PYSPY)) == "h11 60%, gateway 30%, selectors 10%"
+    assert package("/w/libs/common/common/storage/local.py") == "common"
+    assert package("<frozen importlib._bootstrap>") == "importlib._bootstrap"
+    assert summary([]) == "no samples"
