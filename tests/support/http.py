@@ -126,11 +126,13 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
-    """Run `app` on a real loopback port in this event loop; yields its base URL."""
+async def serve(app: Any, *, lifespan: str = "off", **options: Any) -> AsyncIterator[str]:
+    """Run `app` on a real loopback port in this event loop; yields its base URL. `options`
+    go to `uvicorn.Config` (e.g. `common.httpserver.server_options`); leaving the block stops
+    the server the way SIGTERM does and waits until it has."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
+        app, host="127.0.0.1", port=port, lifespan=lifespan, **{**options, "log_level": "warning"}
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     http_max_headers: int = Field(default=100, ge=10)
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # on SIGTERM, how long requests in flight get before they are cancelled: an open event
+    # stream or a long upload would otherwise hold the shutdown for minutes (common.httpserver)
+    shutdown_grace_seconds: int = Field(default=10, ge=1)
     environment: str = "development"
 
     # accounts

@@ -1,5 +1,6 @@
 """How every service and the all-in-one run uvicorn: whose forwarding headers are believed,
-and caps on request heads that uvicorn's httptools protocol does not have.
+caps on request heads that uvicorn's httptools protocol does not have, and how long a
+shutdown waits for the requests in flight.
 
 - The client address is the socket peer unless the peer is listed in FORWARDED_ALLOW_IPS
   (IPs, CIDRs or `*`); only then does its `X-Forwarded-For` name the client. uvicorn's own
@@ -10,6 +11,7 @@ and caps on request heads that uvicorn's httptools protocol does not have.
   HTTP_MAX_HEADERS fields gets 431 and a closed connection, before the rest is buffered.
 - A connection must deliver a complete head within HTTP_HEADER_TIMEOUT_SECONDS of opening or of
   its request's first byte (slowloris); otherwise it is closed without an answer.
+- On shutdown the requests in flight get SHUTDOWN_GRACE_SECONDS to finish, then are cancelled.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted,
         "http": limited_protocol(HeadLimits.from_settings(settings)),
+        # left unset, uvicorn waits for every response to end: an event stream never does
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
     }
 
 
