@@ -7,7 +7,6 @@ and it uses the category as an element id: the rules below keep markup and quoti
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,13 +14,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    PlainSerializer,
     ValidationError,
 )
 
 from catalog import media
 from catalog.models import Video
 from common.refusals import Fields, validation_messages
+from common.timefmt import UtcDateTime
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -121,12 +120,6 @@ def field_errors(exc: ValidationError) -> Fields:
 # ---------------------------------------------------------------------- answers
 
 
-def utc_iso(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z` (what JavaScript's `toISOString()` writes)."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-UtcDateTime = Annotated[datetime, PlainSerializer(utc_iso, return_type=str)]
 Status = Literal["processing", "ready", "failed"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import (
@@ -10,10 +9,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     EmailStr,
-    PlainSerializer,
     StrictBool,
     StringConstraints,
 )
+
+from common.timefmt import UtcDateTime
 
 
 def _strip(value: object) -> object:
@@ -82,14 +82,6 @@ class PasswordConfirmIn(_In):
 
 
 # ---------------------------------------------------------------------- the admin's
-
-
-def utc_iso(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z` (what JavaScript's `toISOString()` writes)."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-UtcDateTime = Annotated[datetime, PlainSerializer(utc_iso, return_type=str)]
 
 
 class AdminUser(BaseModel):
