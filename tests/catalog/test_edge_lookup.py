@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.catalog.test_hot_path import counted_statements
-from tests.support.catalog import ADMIN, USER, Catalog
+from tests.support.catalog import ADMIN, USER, Catalog, counted_statements
 from tests.support.http import assert_json_error
 
 

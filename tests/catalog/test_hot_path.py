@@ -6,39 +6,18 @@ exactly as before."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog import lifecycle
 from catalog.cache import PLAYABLE_TTL_SECONDS, VideoListCache
 from catalog.delivery import FILE_CHUNK
 from catalog.service import VideoService
-from tests.support.catalog import ADMIN, USER, Catalog, segment_bytes
+from tests.support.catalog import ADMIN, USER, Catalog, counted_statements, segment_bytes
 from tests.support.http import assert_json_error
 
 
 def _videos(catalog: Catalog) -> VideoService:
     return catalog.app.state.videos
-
-
-@contextmanager
-def counted_statements(catalog: Catalog) -> Iterator[list[str]]:
-    """Every SQL statement the catalog's engine runs inside the block."""
-    engine: AsyncEngine = _videos(catalog).sessionmaker.kw["bind"]
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def _paths(video_id: int) -> list[str]:

@@ -5,7 +5,7 @@ the trusted identity headers the gateway adds after authenticating the caller. T
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event as sql_event
 
 from catalog.app import create_app
 from catalog.config import CatalogSettings
@@ -165,6 +166,22 @@ class Catalog:
 
     async def all_keys(self) -> list[str]:
         return await self.store.list_keys("")
+
+
+@contextlib.contextmanager
+def counted_statements(catalog: Catalog) -> Iterator[list[str]]:
+    """Every SQL statement the catalog's engine runs inside the block."""
+    engine = catalog.app.state.videos.sessionmaker.kw["bind"]
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sql_event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sql_event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def segment_bytes(rendition: str, n: int) -> bytes:
