@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.bus.topology import CATALOG
 from common.events import Envelope, VideoFailed, VideoProgress, VideoTranscoded
-from tests.support.catalog import ADMIN, BOTH_DATABASES, JPEG, PNG, USER, Catalog
+from tests.support.catalog import ADMIN, BOTH_DATABASES, JPEG, PNG, USER, VIDEO, Catalog
 
 pytestmark = BOTH_DATABASES
 
@@ -61,6 +61,27 @@ async def test_transcoded_makes_the_video_ready_and_listed(catalog: Catalog) -> 
     assert view["error"] is None
     assert view["thumbnail_url"].startswith(f"https://videoflix.example/api/thumbnails/{video_id}/")
     assert await listed_ids(catalog) == [video_id]
+
+
+async def test_transcoded_records_the_bytes_of_each_rendition(catalog: Catalog) -> None:
+    video_id = (await catalog.uploaded())["id"]
+    sizes = {"720p": 52_000, "480p": 21_000, "1080p": 99}  # 1080p: not among the renditions
+    await catalog.deliver(transcoded(video_id, rendition_bytes=sizes))
+    view = await admin_view(catalog, video_id)
+    assert view["rendition_bytes"] == {"480p": 21_000, "720p": 52_000}
+    assert view["source_bytes"] == len(VIDEO)
+
+
+async def test_a_transcoded_message_without_sizes_still_parses(catalog: Catalog) -> None:
+    """A message a transcoder of before the sizes left in the queue: ready, sizes unknown."""
+    video_id = (await catalog.uploaded())["id"]
+    payload = transcoded(video_id).model_dump(mode="json")
+    del payload["rendition_bytes"]
+    assert VideoTranscoded.model_validate(payload).rendition_bytes == {}
+    await catalog.deliver(Envelope(routing_key="video.transcoded", payload=payload))
+    view = await admin_view(catalog, video_id)
+    assert (view["status"], view["renditions"]) == ("ready", ["480p", "720p"])
+    assert view["rendition_bytes"] == {}
 
 
 async def test_late_progress_never_moves_a_ready_video_back(catalog: Catalog) -> None:

@@ -118,6 +118,7 @@ async def test_an_upload_in_pieces_becomes_a_video(tus: TusCatalog) -> None:
 
     video = (await tus.client.get(f"/api/admin/videos/{video_id}/", headers=ADMIN)).json()
     assert video["status"] == "processing"
+    assert video["source_bytes"] == len(data)  # the composed source's size
     assert (video["title"], video["description"], video["category"]) == (
         "Lecture 1",
         "The first one.",

@@ -41,6 +41,8 @@ ADMIN_FIELDS = {
     "error",
     "width",
     "height",
+    "source_bytes",
+    "rendition_bytes",
 }
 
 
@@ -75,6 +77,7 @@ async def test_upload_answers_201_with_every_admin_field(catalog: Catalog) -> No
     assert body["category"] == "Sci-Fi"
     assert body["error"] is None and body["duration"] is None
     assert body["thumbnail_url"] is None  # made by the transcoder later
+    assert body["source_bytes"] == len(VIDEO) and body["rendition_bytes"] == {}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["created_at"])
 
 

@@ -69,6 +69,18 @@ def test_the_result_event_lists_the_ladder(run: JobRun, name: str) -> None:
     assert run.dead == []
 
 
+def test_the_result_event_gives_the_stored_bytes_of_each_rendition(run: JobRun, name: str) -> None:
+    """Per rendition, the sum of its stored objects (playlist and segments), as on disk."""
+    renditions, _display, _audio = EXPECTED[name]
+    prefix = f"hls/{run.video_id}/"
+    stored = {
+        rendition: sum((run.root / key).stat().st_size for key in run.keys(f"{prefix}{rendition}/"))
+        for rendition in renditions
+    }
+    assert all(size > 0 for size in stored.values())
+    assert run.final.payload["rendition_bytes"] == stored
+
+
 def test_the_store_holds_exactly_the_layout(run: JobRun, name: str) -> None:
     renditions, _display, _audio = EXPECTED[name]
     prefix = f"hls/{run.video_id}/"

@@ -99,6 +99,9 @@ class VideoTranscoded(Event):
     width: int
     height: int
     thumbnail_key: str | None = None
+    rendition_bytes: dict[str, int] = Field(default_factory=dict)
+    """Bytes stored per rendition (its playlist and segments). Defaulted: a message of a
+    transcoder from before the field still parses (its sizes are then unknown)."""
 
 
 class VideoFailed(Event):

@@ -44,6 +44,10 @@ class Video(Base):
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     renditions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rendition_bytes: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    """Bytes stored per rendition, as the transcoder reported them; null before it did."""
+    source_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The uploaded source's size, once the upload finished."""
     source_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     thumbnail_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     thumbnail_custom: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -55,6 +55,7 @@ class TranscoderResults:
                 VideoFailed(video_id=video_id, reason="The transcoder produced no rendition.")
             )
             return
+        sizes = {n: event.rendition_bytes[n] for n in renditions if n in event.rendition_bytes}
         version = media.new_thumbnail_version()
         custom = Video.thumbnail_custom.is_(True)  # the admin's own thumbnail wins
         async with self.sessionmaker() as db:
@@ -62,6 +63,7 @@ class TranscoderResults:
                 db,
                 video_id,
                 renditions=renditions,
+                rendition_bytes=sizes,
                 duration=event.duration,
                 width=event.width,
                 height=event.height,

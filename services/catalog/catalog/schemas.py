@@ -149,6 +149,11 @@ class AdminVideo(BaseModel):
     error: str | None
     width: int | None
     height: int | None
+    source_bytes: int | None
+    """The uploaded file's size; null for videos uploaded before sizes were recorded."""
+    rendition_bytes: dict[str, int]
+    """Rendition name -> bytes of its playlist and segments; `{}` until the video is ready
+    (or when the sizes were never reported)."""
 
 
 def thumbnail_url(video: Video, public_base_url: str) -> str | None:
@@ -184,4 +189,6 @@ def admin_video(video: Video, public_base_url: str) -> AdminVideo:
         error=video.error,
         width=video.width,
         height=video.height,
+        source_bytes=video.source_bytes,
+        rendition_bytes=video.rendition_bytes or {},
     )

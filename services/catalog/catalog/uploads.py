@@ -167,6 +167,7 @@ class Uploads:
                 db,
                 video_id,
                 source_key=source.key,
+                source_bytes=source.size,
                 thumbnail_custom=thumbnail is not None,
                 title=metadata.title,
                 description=metadata.description,

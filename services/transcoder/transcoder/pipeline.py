@@ -13,7 +13,8 @@ of work, and why:
    `hls/<id>/` that this run did not write (leftovers of an earlier run). A redelivered job
    therefore overwrites the same keys with equivalent files, and a video that was already
    ready stays playable while it runs;
-6. return the `video.transcoded` event for the consumer to publish.
+6. return the `video.transcoded` event, with the bytes stored per rendition, for the
+   consumer to publish.
 
 The file's fault raises `MediaError`; a source deleted meanwhile raises `Abandoned`.
 """
@@ -95,7 +96,7 @@ class Pipeline:
         work = await asyncio.to_thread(claim, self.settings.transcode_work_dir, job.video_id)
         try:
             outputs = await self._produce(job, work.path, progress)
-            await self._upload(job, outputs)
+            sizes = await self._upload(job, outputs)
         finally:
             # shielded: a cancelled job (shutdown) still cleans up after itself
             await asyncio.shield(asyncio.to_thread(work.remove))
@@ -106,6 +107,7 @@ class Pipeline:
             width=outputs.width,
             height=outputs.height,
             thumbnail_key=thumbnail_key(job.video_id) if outputs.thumbnail else None,
+            rendition_bytes=sizes,
         )
 
     # ------------------------------------------------------------------ steps
@@ -148,16 +150,17 @@ class Pipeline:
             thumbnail=thumbnail,
         )
 
-    async def _upload(self, job: VideoUploaded, outputs: Outputs) -> None:
+    async def _upload(self, job: VideoUploaded, outputs: Outputs) -> dict[str, int]:
+        """Store the outputs; returns the bytes stored per rendition (playlist + segments)."""
         await self._require_source(job)
         prefix = hls_prefix(job.video_id)
         segments, playlists = await asyncio.to_thread(_upload_plan, job.video_id, outputs)
-
         slots = asyncio.Semaphore(self.settings.transcode_upload_concurrency)
+        stored: dict[str, int] = {}  # key -> size, as the store reports it
 
         async def put(key: str, path: Path, content_type: str) -> None:
             async with slots:
-                await self.store.put_file(key, path, content_type)
+                stored[key] = (await self.store.put_file(key, path, content_type)).size
 
         # everything a playlist points to first ...
         uploads = [put(key, path, SEGMENT_TYPE) for key, path in segments]
@@ -166,7 +169,7 @@ class Pipeline:
         await _all(uploads)
         # ... then the rendition playlists, and the master last
         for key, path in playlists:
-            await self.store.put_file(key, path, PLAYLIST_TYPE)
+            await put(key, path, PLAYLIST_TYPE)
 
         written = {key for key, _ in segments} | {key for key, _ in playlists}
         for key in await self.store.list_keys(prefix):
@@ -181,6 +184,7 @@ class Pipeline:
             if outputs.thumbnail is not None:
                 await self.store.delete(thumbnail_key(job.video_id))
             raise
+        return _bytes_per_rendition(job.video_id, outputs.renditions, stored)
 
     async def _require_source(self, job: VideoUploaded) -> None:
         try:
@@ -212,6 +216,18 @@ def _upload_plan(
         playlists.append((playlist_key(video_id, name), hls / name / PLAYLIST_NAME))
     playlists.append((master_key(video_id), hls / MASTER_NAME))
     return segments, playlists
+
+
+def _bytes_per_rendition(
+    video_id: int, renditions: list[str], stored: dict[str, int]
+) -> dict[str, int]:
+    """The stored sizes summed per rendition folder (`hls/<id>/<name>/`: its playlist and
+    segments; the master playlist is no rendition's)."""
+    prefix = hls_prefix(video_id)
+    return {
+        name: sum(size for key, size in stored.items() if key.startswith(f"{prefix}{name}/"))
+        for name in renditions
+    }
 
 
 def finish_outputs(job: LadderJob, *, truncated: bool) -> float:
