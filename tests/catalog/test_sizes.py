@@ -4,6 +4,8 @@ rendition, the sum of the stored objects under its folder (playlist and segments
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,14 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from alembic import command
+from sqlalchemy import select
 
+from catalog.app import MIGRATIONS
+from catalog.models import Video
+from catalog.schemas import admin_video
+from common.db import Database, prepare_sqlite_file
+from common.migrations import alembic_config, upgrade
 from tests.support.media import make_clip, require_system_ffmpeg
 from tests.support.platform import BASE_URL, ORIGIN, Platform
 from tests.support.tus import create, patch
@@ -91,3 +100,32 @@ async def test_sizes_of_a_tus_upload(
     listed = {v["id"]: v for v in (await admin.get("/api/admin/videos/")).json()}
     assert listed[video_id]["source_bytes"] == len(clip)
     assert_sizes(platform, await until_ready(admin, video_id), len(clip))
+
+
+async def test_videos_from_before_the_sizes_show_null_and_no_rendition_bytes(
+    tmp_path: Path,
+) -> None:
+    """Migration 0004 on a database with a ready video: its sizes are unknown, not zero."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    prepare_sqlite_file(url)
+    await asyncio.to_thread(command.upgrade, alembic_config(MIGRATIONS, url), "0003")
+    with sqlite3.connect(tmp_path / "catalog.sqlite3") as conn:
+        conn.execute(
+            "INSERT INTO videos (title, description, category, status, progress, renditions,"
+            " thumbnail_custom, thumbnail_version, created_at, updated_at) VALUES"
+            " ('Old', '', 'Drama', 'ready', 100, '[\"480p\"]', 0, 'v1', ?, ?)",
+            ("2026-01-01 00:00:00.000000+00:00",) * 2,
+        )
+    await upgrade(MIGRATIONS, url)
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as db:
+            (video,) = (await db.scalars(select(Video))).all()
+    finally:
+        await database.dispose()
+    shown = admin_video(video, "https://videoflix.example").model_dump(mode="json")
+    assert (shown["renditions"], shown["source_bytes"], shown["rendition_bytes"]) == (
+        ["480p"],
+        None,
+        {},
+    )
