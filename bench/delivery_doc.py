@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from delivery_pyspy import find_pyspy
 from delivery_report import (
     ALLINONE,
     EDGE,
@@ -17,6 +18,7 @@ from delivery_report import (
     GOAL_CONNECTIONS,
     Figures,
     Goal,
+    busiest,
     cpu_bound,
     cpu_line,
     delivery_table,
@@ -25,6 +27,7 @@ from delivery_report import (
     pyspy_table,
     storm_table,
 )
+from delivery_wrk import WrkResult
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Delivery"
@@ -35,10 +38,12 @@ def versions() -> dict[str, str]:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         return (done.stdout + done.stderr).strip().splitlines()[0]
 
+    pyspy = find_pyspy()
     return {
-        "nginx": first_line("nginx", "-v").removeprefix("nginx version: "),
-        "wrk": first_line("wrk", "-v").split(" [")[0],
-        "ffmpeg": " ".join(first_line("ffmpeg", "-version").split()[:3]),
+        **({"py-spy": first_line(pyspy, "--version").removeprefix("py-spy ")} if pyspy else {}),
+        "nginx": first_line("nginx", "-v").removeprefix("nginx version: nginx/"),
+        "wrk": first_line("wrk", "-v").split()[1],
+        "ffmpeg": first_line("ffmpeg", "-version").split()[2],
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
@@ -61,6 +66,31 @@ def replace_section(current: str, text: str, section: str = SECTION) -> str:
     return updated.rstrip("\n") + "\n"
 
 
+def why(run: WrkResult, cores: int, profiles: Mapping[str, str]) -> str:
+    """What the profile of one run at GOAL_CONNECTIONS says about its limit."""
+    c, top = run.connections, busiest(run)
+    bound = cpu_bound(run, cores)
+    text = (
+        f"at {c} connections a segment cost {sum(run.cpu_ms.values()):.2f} ms of CPU over all "
+        f"processes ({cpu_line(run)}; other load on the machine {run.other_ms:.2f} ms more), "
+        f"so {cores} cores would allow about {'-' if bound is None else f'{bound:,.0f}'} "
+        f"requests/s; {run.rps:,.0f} were measured, the machine {run.busy:.0%} busy. "
+    )
+    if top is not None and top[1] >= 0.85:
+        text += (
+            f"The busiest process, {top[0]}, kept {top[1]:.2f} cores busy: a Python process "
+            "serves from one event loop, whose work holds the GIL, so it is bound by one core "
+            "whatever the machine has left. "
+        )
+    if top is not None and top[0] in profiles:
+        text += f"py-spy on {top[0]}: {profiles[top[0]]}. "
+    return text + (
+        f"With {c} requests always in flight the mean latency is {c} / throughput = "
+        f"{c / run.rps * 1e3 if run.rps else 0:.0f} ms (Little's law): the tail follows the "
+        "CPU cost per segment."
+    )
+
+
 def limits(f: Figures, verdicts: list[Goal], cores: int) -> list[str]:
     """For each server with a missed goal: where its CPU goes, from the profile."""
     lines = []
@@ -71,17 +101,7 @@ def limits(f: Figures, verdicts: list[Goal], cores: int) -> list[str]:
         run = f.runs.get(target, {}).get(c)
         if run is None or target not in missed:
             continue
-        bound = cpu_bound(run, cores)
-        lines.append(
-            f"- {target}: at {c} connections the machine was {run.busy:.0%} busy; a segment "
-            f"cost {sum(run.cpu_ms.values()):.2f} ms of CPU over all processes "
-            f"({cpu_line(run)}; other load on the machine {run.other_ms:.2f} ms more), so "
-            f"{cores} cores allow about {'-' if bound is None else f'{bound:,.0f}'} "
-            f"requests/s against {run.rps:,.0f} measured. With {c} requests always in flight "
-            f"the mean latency is {c} / throughput = {c / run.rps * 1e3 if run.rps else 0:.0f} ms "
-            "(Little's law): latency follows the CPU cost per segment, whose biggest share "
-            "above is what to make cheaper."
-        )
+        lines.append(f"- {target}: {why(run, cores, f.profiles.get(target, {}))}")
     for s in f.storms:
         if s.target in stormy:
             lines.append(
@@ -142,7 +162,8 @@ def section(
             *(
                 [
                     "Python profiles under the same load (py-spy, sampled for a few seconds "
-                    "after the measured runs, idle threads left out):",
+                    "after the measured runs, idle threads left out; time in a C call, e.g. a "
+                    "read or a send, counts for the Python function that makes it):",
                     "",
                     *pyspy_table(f),
                     "",

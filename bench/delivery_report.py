@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from delivery_wrk import WrkResult
+from delivery_wrk import TIMEOUT_SECONDS, WrkResult
 
 CEILING = "(d) nginx from disk"
 ALLINONE = "(a) all-in-one"
@@ -73,10 +73,25 @@ class Figures:
             return None
         return run.p99_ms / ceiling.p99_ms
 
+    def labelled_runs(self) -> list[tuple[str, WrkResult]]:
+        """Every run, with where it comes from."""
+        found = [
+            (f"(d) after {t} at {c} connections", r)
+            for t, runs in self.paired.items()
+            for c, r in runs.items()
+        ]
+        found += [  # (d)'s own rows are medians of the paired runs: not counted twice
+            (f"{t} at {c} connections", r)
+            for t, runs in self.runs.items()
+            for c, r in runs.items()
+            if all(r is not p for _, p in found)
+        ]
+        for s in self.storms:
+            found += [(f"{s.target} alone", s.alone), (f"{s.target} beside the logins", s.beside)]
+        return found
+
     def all_runs(self) -> list[WrkResult]:
-        runs = [r for by_conn in self.runs.values() for r in by_conn.values()]
-        runs += [r for by_conn in self.paired.values() for r in by_conn.values()]
-        return runs + [r for s in self.storms for r in (s.alone, s.beside)]
+        return [r for _, r in self.labelled_runs()]
 
 
 def median(runs: list[WrkResult]) -> WrkResult:
@@ -95,8 +110,22 @@ def x(value: float | None) -> str:
 def errors(run: WrkResult) -> str:
     if not run.errors:
         return "0"
-    parts = [f"{run.socket_errors} socket", f"{run.status_errors} non-2xx"]
-    return ", ".join(parts) + (", short bodies" if run.short else "")
+    parts = [
+        *([f"{run.socket_errors} socket"] if run.socket_errors else []),
+        *([f"{run.timeouts} over {TIMEOUT_SECONDS} s"] if run.timeouts else []),
+        *([f"{run.status_errors} non-2xx"] if run.status_errors else []),
+        *(["short bodies"] if run.short else []),
+    ]
+    return ", ".join(parts)
+
+
+def busiest(run: WrkResult) -> tuple[str, float] | None:
+    """The server process that used the most CPU, and how many cores it kept busy."""
+    own = {n: v for n, v in run.cpu_ms.items() if n != "wrk (load)" and "(shared)" not in n}
+    if not own:
+        return None
+    name = max(own, key=lambda n: own[n])
+    return name, own[name] * run.rps / 1000
 
 
 def delivery_table(f: Figures) -> list[str]:
@@ -132,12 +161,17 @@ def cpu_bound(run: WrkResult, cores: int) -> float | None:
     return cores * 1000 / total if total else None
 
 
+def cores_text(run: WrkResult) -> str:
+    top = busiest(run)
+    return "-" if top is None else f"{top[0]}: {top[1]:.2f}"
+
+
 def profile_table(f: Figures, cores: int, connections: int = GOAL_CONNECTIONS) -> list[str]:
     rows = [
         f"| server ({connections} connections) | CPU ms per request, by process "
         "| sum | requests/s the cores allow at that cost | measured | machine busy "
-        "| other load, ms per request |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| other load, ms per request | busiest process: cores it kept busy |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for target in ORDER:
         run = f.runs.get(target, {}).get(connections)
@@ -147,7 +181,7 @@ def profile_table(f: Figures, cores: int, connections: int = GOAL_CONNECTIONS) -
         rows.append(
             f"| {target} | {cpu_line(run)} | {sum(run.cpu_ms.values()):.2f} "
             f"| {'-' if bound is None else f'{bound:,.0f}'} | {run.rps:,.0f} "
-            f"| {run.busy:.0%} | {run.other_ms:.2f} |"
+            f"| {run.busy:.0%} | {run.other_ms:.2f} | {cores_text(run)} |"
         )
     return rows
 
@@ -229,8 +263,9 @@ def goals(f: Figures) -> list[Goal]:
             )
         )
     runs = f.all_runs()
-    bad = sum(1 for r in runs if r.errors)
-    out.append(Goal("zero errors, every run", f"{bad} of {len(runs)} runs with errors", not bad))
+    bad = [f"{where}: {errors(r)}" for where, r in f.labelled_runs() if r.errors]
+    result = f"{len(bad)} of {len(runs)} runs with errors" + (f" ({'; '.join(bad)})" if bad else "")
+    out.append(Goal("zero errors, every run", result, not bad))
     return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MARK = "WRK_JSON "
+TIMEOUT_SECONDS = 5  # longer than a segment lasts: a player would have stalled
 # wrk's done() hook: exact counts and microsecond percentiles, one line (`%.0f`: LuaJIT's `%d`
 # may overflow on the byte count of a fast run)
 DONE_SCRIPT = """
@@ -44,9 +45,10 @@ class WrkResult:
     seconds: float
     p50_ms: float
     p99_ms: float
-    socket_errors: int
+    socket_errors: int  # connect, read, write
     status_errors: int
     size: int
+    timeouts: int = 0  # responses slower than TIMEOUT_SECONDS (wrk gives up on them)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # per request, per process
     busy: float = 0.0  # share of the machine's CPU time spent busy during the run
     other_ms: float = 0.0  # per request, the busy CPU time no watched process accounts for
@@ -65,7 +67,8 @@ class WrkResult:
 
     @property
     def errors(self) -> int:
-        return self.socket_errors + self.status_errors + (1 if self.short else 0)
+        """Failed responses, and those a client gave up on: every one counts."""
+        return self.socket_errors + self.timeouts + self.status_errors + (1 if self.short else 0)
 
 
 def parse_wrk(stdout: str, *, connections: int, size: int) -> WrkResult:
@@ -82,7 +85,8 @@ def parse_wrk(stdout: str, *, connections: int, size: int) -> WrkResult:
         seconds=d["duration_us"] / 1e6,
         p50_ms=d["p50_us"] / 1e3,
         p99_ms=d["p99_us"] / 1e3,
-        socket_errors=int(d["connect"] + d["read"] + d["write"] + d["timeout"]),
+        socket_errors=int(d["connect"] + d["read"] + d["write"]),
+        timeouts=int(d["timeout"]),
         status_errors=max(int(d["status"]), int(non_2xx.group(1)) if non_2xx else 0),
         size=size,
     )
@@ -194,7 +198,14 @@ def run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(DONE_SCRIPT)
     threads = min(2, connections)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s"]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        f"{TIMEOUT_SECONDS}s",
+    ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command += ["-s", script.name, url]

@@ -4,9 +4,10 @@ ceiling, the tables and goals it writes, the stack's banner, and the section it 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
-from delivery_doc import replace_section, section
+from delivery_doc import replace_section, section, why
 from delivery_pyspy import by_package, package, summary
 from delivery_report import (
     ALLINONE,
@@ -64,7 +65,7 @@ def test_wrk_output_is_parsed_with_every_error_counted() -> None:
     assert result.rps == 2000.0
     assert result.mib_s == 2000.0
     assert (result.p50_ms, result.p99_ms) == (6.47, 13.63)
-    assert (result.socket_errors, result.status_errors) == (3, 3)
+    assert (result.socket_errors, result.timeouts, result.status_errors) == (2, 1, 3)
     assert result.errors == 6
     assert not result.short
 
@@ -215,3 +216,22 @@ def test_pyspy_samples_are_summed_by_the_package_on_top_of_the_stack() -> None:
     assert package("/w/libs/common/common/storage/local.py") == "common"
     assert package("<frozen importlib._bootstrap>") == "importlib._bootstrap"
     assert summary([]) == "no samples"
+
+
+def test_a_run_a_client_gave_up_on_misses_zero_errors_and_is_named() -> None:
+    f = figures()
+    f.runs[GATEWAY][64] = replace(run(45, 4000, 64), timeouts=2)
+    goal = goals(f)[-1]
+    assert (goal.met, goal.result) == (
+        False,
+        "1 of 6 runs with errors ((c) stack, gateway directly at 64 connections: 2 over 5 s)",
+    )
+
+
+def test_a_python_process_at_one_core_is_named_as_the_limit() -> None:
+    result = run(350, 140)
+    result.cpu_ms = {"allinone": 2.8, "wrk (load)": 0.3}
+    text = why(result, 2, {"allinone": "concurrent 27%"})
+    assert "The busiest process, allinone, kept 0.98 cores busy" in text
+    assert "py-spy on allinone: concurrent 27%." in text
+    assert "mean latency is 16 / throughput = 46 ms" in text
