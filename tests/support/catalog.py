@@ -24,6 +24,7 @@ from common.events import Envelope, Event, VideoTranscoded, VideoUploaded
 from common.kv.memory import InMemoryKeyValueStore
 from common.ports import Ports
 from common.security.principal import Principal
+from common.storage import ObjectStore
 from tests.support.fakes import RecordingStore
 from tests.support.waiting import eventually
 
@@ -191,8 +192,11 @@ def segment_bytes(rendition: str, n: int) -> bytes:
 
 @contextlib.asynccontextmanager
 async def running_catalog(
-    tmp_path: Path, *, database_url: str = "", **config: Any
+    tmp_path: Path, *, database_url: str = "", store: ObjectStore | None = None, **config: Any
 ) -> AsyncIterator[Catalog]:
+    """The catalog on `database_url` (empty: SQLite under `tmp_path`) and `store` (by default a
+    `RecordingStore` under `tmp_path`, which `Catalog.store` is typed as: a test that passes
+    another store reads it back from its own variable); `config` sets `CatalogSettings`."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
@@ -206,7 +210,8 @@ async def running_catalog(
     )
     bus = InMemoryBus(retry_delays_ms=[20, 40])
     kv = InMemoryKeyValueStore()
-    store = RecordingStore(tmp_path / "objects")
+    if store is None:
+        store = RecordingStore(tmp_path / "objects")
     ports = Ports(bus=bus, kv=kv, store=store)
     await ports.start()
     jobs: list[VideoUploaded] = []
@@ -221,6 +226,6 @@ async def running_catalog(
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client,
         ):
-            yield Catalog(client, app, bus, kv, store, settings, catalog_settings, jobs)
+            yield Catalog(client, app, bus, kv, store, settings, catalog_settings, jobs)  # type: ignore[arg-type]
     finally:
         await ports.close()

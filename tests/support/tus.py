@@ -13,17 +13,10 @@ import httpx
 from fastapi import FastAPI
 from starlette.requests import ClientDisconnect
 
-from catalog.app import create_app
-from catalog.config import CatalogSettings
 from catalog.resumable import ResumableUploads
-from common.bus.memory import InMemoryBus
-from common.bus.topology import TRANSCODER
-from common.config import Settings
-from common.events import Envelope, VideoUploaded
-from common.kv.memory import InMemoryKeyValueStore
-from common.ports import Ports
+from common.events import VideoUploaded
 from common.storage import ObjectStore
-from tests.support.catalog import ADMIN, BASE, PUBLIC_BASE_URL
+from tests.support.catalog import ADMIN, running_catalog
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_TYPE = "application/offset+octet-stream"
@@ -131,32 +124,7 @@ async def tus_catalog(
 ) -> AsyncIterator[TusCatalog]:
     """The catalog on `store` and `database_url` (empty: SQLite under `tmp_path`) with 5 MiB
     parts; the transcoder's queue recorded in `jobs`."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        migrate_on_start=True,
-        public_base_url=PUBLIC_BASE_URL + "/",
-        log_json=False,
-    )
-    catalog_settings = CatalogSettings(
-        **{"max_upload_bytes": 64 * MiB, "tus_part_bytes": PART, **config}  # type: ignore[arg-type]
-    )
-    bus = InMemoryBus(retry_delays_ms=[20, 40])
-    ports = Ports(bus=bus, kv=InMemoryKeyValueStore(), store=store)
-    await ports.start()
-    jobs: list[VideoUploaded] = []
-
-    async def transcoder(envelope: Envelope) -> None:
-        jobs.append(envelope.parse(VideoUploaded))
-
-    await bus.consume(TRANSCODER.name, transcoder)
-    app = create_app(settings, ports, catalog_settings=catalog_settings)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client,
-        ):
-            yield TusCatalog(client, app, store, jobs)
-    finally:
-        await ports.close()
+    async with running_catalog(
+        tmp_path, database_url=database_url, store=store, **{"tus_part_bytes": PART, **config}
+    ) as running:
+        yield TusCatalog(running.client, running.app, store, running.jobs)
