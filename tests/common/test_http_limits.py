@@ -8,14 +8,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 
 from common.config import Settings
 from common.httpserver import server_options
-from tests.support.http import free_port
+from tests.support.http import serve
 
 LIMITS = {"http_max_header_bytes": 8192, "http_max_headers": 20, "http_header_timeout_seconds": 1}
 
@@ -33,26 +33,11 @@ def make_app() -> FastAPI:
 
 @contextlib.asynccontextmanager
 async def serving(**settings: Any) -> AsyncIterator[int]:
-    port = free_port()
     options = server_options(Settings(**{**LIMITS, **settings}))
-    config = uvicorn.Config(
-        make_app(),
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        **{**options, "log_level": "warning"},
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    async with serve(make_app(), **options) as url:
+        port = urlsplit(url).port
+        assert port is not None
         yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def exchange(port: int, *parts: bytes, pause: float = 0.0) -> tuple[bytes, float]:
