@@ -169,6 +169,7 @@ async def test_a_journey_moves_every_metric(
 def test_python_m_allinone_serves_metrics_on_a_port_of_their_own(tmp_path: Path) -> None:
     port = free_port()
     with allinone(tmp_path, METRICS_PORT=str(port)) as url:
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
         assert httpx.get(f"{url}/api/video/", timeout=10).status_code in {401, 403}
         assert httpx.get(f"{url}/metrics", timeout=10).status_code == 404
         scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)

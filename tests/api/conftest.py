@@ -4,9 +4,6 @@ an admin session, for the tests that speak to the public API over the network.""
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.http import free_port
+from tests.support.allinone import RunningAllInOne, allinone_process
 from tests.support.media import make_clip
 from tests.support.waiting import eventually_blocking
 
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "schemathesis-admin-password"
 # generous per-address limits: the fuzzer should reach the logic behind login, register and
@@ -34,10 +30,7 @@ class Session:
 
 
 @dataclass(frozen=True)
-class RunningApi:
-    url: str
-    log_path: Path
-
+class RunningApi(RunningAllInOne):
     def login(self) -> Session:
         response = httpx.post(
             f"{self.url}/api/login/",
@@ -48,58 +41,19 @@ class RunningApi:
         cookies = response.cookies
         return Session(cookies["access_token"], cookies["refresh_token"], cookies["csrftoken"])
 
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
-
 
 @contextlib.contextmanager
 def allinone(workdir: Path) -> Iterator[RunningApi]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DATA_DIR": str(workdir / "data"),
-        "LOG_JSON": "false",
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": "",
-        "RABBITMQ_URL": "",
-        "REDIS_URL": "",
-        "S3_ENDPOINT": "",
-        "SMTP_HOST": "",
-        "ADMIN_EMAIL": ADMIN_EMAIL,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "RATE_LIMIT_LOGIN": GENEROUS_LIMIT,
-        "RATE_LIMIT_REGISTER": GENEROUS_LIMIT,
-        "RATE_LIMIT_PASSWORD_RESET": GENEROUS_LIMIT,
-    }
-    log_path = workdir / "allinone.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "allinone"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    api = RunningApi(url, log_path)
-    try:
-
-        def healthy() -> bool:
-            assert process.poll() is None, api.logs()
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            return False
-
-        eventually_blocking(healthy, within=90, failure=lambda _: api.logs())
-        yield api
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with allinone_process(
+        workdir,
+        LOG_LEVEL="WARNING",
+        ADMIN_EMAIL=ADMIN_EMAIL,
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        RATE_LIMIT_LOGIN=GENEROUS_LIMIT,
+        RATE_LIMIT_REGISTER=GENEROUS_LIMIT,
+        RATE_LIMIT_PASSWORD_RESET=GENEROUS_LIMIT,
+    ) as running:
+        yield RunningApi(running.url, running.log_path, running.process)
 
 
 def upload_ready_video(api: RunningApi, session: Session, workdir: Path) -> int:

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.support import media
+from tests.support.allinone import allinone_process
 from tests.support.http import free_port
 from tests.support.platform import Mail, parse_mail
 from tests.support.services import SmtpCapture
@@ -125,23 +125,6 @@ class E2EPlatform:
         return self.log_path.read_text(errors="replace")[-size:]
 
 
-def _wait_healthy(platform: E2EPlatform, timeout: float = 90) -> None:
-    def healthy() -> bool:
-        if platform.process.poll() is not None:
-            raise AssertionError(f"python -m allinone exited early:\n{platform.log_tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{platform.url}/healthz", timeout=2).status_code == 200
-        return False
-
-    eventually_blocking(
-        healthy,
-        within=timeout,
-        failure=lambda _: f"no answer on /healthz after {timeout}s:\n{platform.log_tail()}",
-    )
-    ready = httpx.get(f"{platform.url}/readyz", timeout=5)
-    assert ready.status_code == 200, ready.text
-
-
 @contextlib.contextmanager
 def running_platform(workdir: Path) -> Iterator[E2EPlatform]:
     """`make dev` (python -m allinone) on a free port, mail over SMTP into a capture server,
@@ -155,51 +138,27 @@ def running_platform(workdir: Path) -> Iterator[E2EPlatform]:
         stack.callback(client.stop)
         foreign = StaticClient(f"{url}/api/").start()
         stack.callback(foreign.stop)
-        env = {
-            **os.environ,
-            "PORT": str(port),
-            "DATA_DIR": str(workdir / "data"),
-            "SMTP_HOST": smtp.host,
-            "SMTP_PORT": str(smtp.port),
-            "SMTP_STARTTLS": "false",
-            "FRONTEND_URL": client.origin,
-            "CORS_ORIGINS": client.origin,
-            "PUBLIC_BASE_URL": url,
-            "ADMIN_EMAIL": ADMIN_EMAIL,
-            "ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "LOG_JSON": "false",
-            # the embedded adapters of `make dev`, whatever the calling environment holds
-            "DATABASE_URL": "",
-            "RABBITMQ_URL": "",
-            "REDIS_URL": "",
-            "S3_ENDPOINT": "",
-            # every journey logs in from 127.0.0.1; the per-address limits are tested elsewhere
-            "RATE_LIMIT_LOGIN": "100",
-            "RATE_LIMIT_REGISTER": "100",
-            "RATE_LIMIT_PASSWORD_RESET": "100",
-        }
-        log_path = workdir / "allinone.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "allinone"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        running = stack.enter_context(
+            allinone_process(
+                workdir,
+                port=port,
+                SMTP_HOST=smtp.host,
+                SMTP_PORT=str(smtp.port),
+                SMTP_STARTTLS="false",
+                FRONTEND_URL=client.origin,
+                CORS_ORIGINS=client.origin,
+                ADMIN_EMAIL=ADMIN_EMAIL,
+                ADMIN_PASSWORD=ADMIN_PASSWORD,
+                # every journey logs in from 127.0.0.1; the per-address limits are tested
+                # elsewhere
+                RATE_LIMIT_LOGIN="100",
+                RATE_LIMIT_REGISTER="100",
+                RATE_LIMIT_PASSWORD_RESET="100",
             )
-        stack.callback(_stop, process)
-        platform = E2EPlatform(url, f"{url}/api/", client, foreign, smtp, log_path, process)
-        _wait_healthy(platform)
-        yield platform
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        )
+        yield E2EPlatform(
+            url, f"{url}/api/", client, foreign, smtp, running.log_path, running.process
+        )
 
 
 # ---------------------------------------------------------------- mail

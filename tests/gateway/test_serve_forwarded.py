@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpx
 from common.security.keys import generate_keypair
 from tests.support.http import assert_json_error, free_port
 from tests.support.processes import ServiceProcess
+from tests.support.waiting import eventually_blocking
 
 LOGIN = {"email": "nobody@example.com", "password": "not-the-password"}
 
@@ -43,14 +43,14 @@ def gateway(tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
         process.env.pop("FORWARDED_ALLOW_IPS")
     process.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def healthy() -> bool:  # not ready: its upstreams are down
             assert process.process is not None and process.process.poll() is None, process.logs()
-            assert time.monotonic() < deadline, process.logs()
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{process.url}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+                return httpx.get(f"{process.url}/healthz", timeout=2).status_code == 200
+            return False
+
+        eventually_blocking(healthy, within=60, failure=lambda _: process.logs())
         yield process
     finally:
         process.stop()

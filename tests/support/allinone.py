@@ -1,6 +1,7 @@
 """`python -m allinone` (what `make dev` runs) as a subprocess on a free loopback port, with
 its own DATA_DIR and the embedded adapters whatever the calling environment holds: for tests
-that need a real HTTP server, such as a command-line client's."""
+that need a real HTTP server, such as a command-line client's, the API fuzzing and the
+browser journeys. The one place the tests start it."""
 
 from __future__ import annotations
 
@@ -8,22 +9,38 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from stack.processes import stop_process
 from tests.support.http import free_port
+from tests.support.waiting import eventually_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@dataclass(frozen=True)
+class RunningAllInOne:
+    url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def logs(self, size: int = 5000) -> str:
+        """The log's tail."""
+        return self.log_path.read_text(errors="replace")[-size:]
+
+
 @contextlib.contextmanager
-def allinone(workdir: Path, **env: str) -> Iterator[str]:
-    """Started and healthy; yields its base URL. `env` overrides settings; the log is
-    `workdir/allinone.log` (its tail is in the failure when it does not start)."""
-    port = free_port()
+def allinone_process(
+    workdir: Path, *, port: int | None = None, within: float = 90, **env: str
+) -> Iterator[RunningAllInOne]:
+    """Started and ready (`/readyz`) on `port` (default: a free one). `env` overrides
+    settings; the log is `workdir/allinone.log` (its tail is in the failure when it does not
+    start). Leaving the block stops it with SIGTERM (SIGKILL after 20 s)."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {
         **os.environ,
@@ -49,20 +66,28 @@ def allinone(workdir: Path, **env: str) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    running = RunningAllInOne(url, log_path, process)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"python -m allinone exited early:\n{running.logs()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield url
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            return False
+
+        eventually_blocking(
+            ready,
+            within=within,
+            failure=lambda _: f"not ready after {within}s:\n{running.logs()}",
+        )
+        yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
+
+
+@contextlib.contextmanager
+def allinone(workdir: Path, **env: str) -> Iterator[str]:
+    """`allinone_process`, for a test that only needs its base URL."""
+    with allinone_process(workdir, **env) as running:
+        yield running.url
