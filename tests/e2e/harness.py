@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.support import media
-from tests.support.allinone import allinone_process
+from tests.support.allinone import RunningAllInOne, allinone_process
 from tests.support.http import free_port
 from tests.support.platform import Mail, parse_mail
 from tests.support.services import SmtpCapture
@@ -118,11 +117,10 @@ class E2EPlatform:
     client: StaticClient  # its origin is CORS_ORIGINS and FRONTEND_URL
     foreign: StaticClient  # the same client from an origin NOT in CORS_ORIGINS
     smtp: SmtpCapture
-    log_path: Path
-    process: subprocess.Popen[bytes]
+    allinone: RunningAllInOne
 
     def log_tail(self, size: int = 20_000) -> str:
-        return self.log_path.read_text(errors="replace")[-size:]
+        return self.allinone.logs(size)
 
 
 @contextlib.contextmanager
@@ -156,9 +154,7 @@ def running_platform(workdir: Path) -> Iterator[E2EPlatform]:
                 RATE_LIMIT_PASSWORD_RESET="100",
             )
         )
-        yield E2EPlatform(
-            url, f"{url}/api/", client, foreign, smtp, running.log_path, running.process
-        )
+        yield E2EPlatform(url, f"{url}/api/", client, foreign, smtp, running)
 
 
 # ---------------------------------------------------------------- mail
