@@ -6,11 +6,14 @@ exactly as before."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from catalog import lifecycle
+import pytest
+
+from catalog import delivery, lifecycle
 from catalog.cache import PLAYABLE_TTL_SECONDS, VideoListCache
-from catalog.delivery import FILE_CHUNK
+from catalog.delivery import FILE_CHUNK, WHOLE_READ_MAX, read_at
 from catalog.service import VideoService
 from tests.support.catalog import ADMIN, USER, Catalog, counted_statements, segment_bytes
 from tests.support.http import assert_json_error
@@ -127,7 +130,8 @@ async def test_a_segment_larger_than_a_read_is_streamed_whole_and_in_ranges(
     catalog: Catalog,
 ) -> None:
     video_id = (await catalog.ready_video())["id"]
-    data = bytes(range(251)) * (FILE_CHUNK * 5 // 2 // 251)  # 2.5 reads, not a multiple
+    # more than one whole read, and 2.5 chunks past it: streamed, not a multiple of a chunk
+    data = bytes(range(251)) * ((WHOLE_READ_MAX + FILE_CHUNK * 5 // 2) // 251)
     await catalog.store.put_bytes(f"hls/{video_id}/480p/segment_00007.ts", data, "video/MP2T")
     path = f"/api/video/{video_id}/480p/segment_00007.ts"
     size = len(data)
@@ -162,3 +166,23 @@ async def test_an_object_replaced_while_it_is_read_is_sent_as_opened(catalog: Ca
         assert os.pread(opened.file.fileno(), 4, FILE_CHUNK) == b"oooo"
     finally:
         opened.file.close()
+
+
+async def test_read_at_reads_what_the_cache_lacks_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever part the page cache gives without waiting, the rest still arrives."""
+    data = bytes(range(256)) * 64
+    path = tmp_path / "segment.ts"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        fd = file.fileno()
+        assert await read_at(fd, 100, 7) == data[7:107]  # cached: read on the loop
+        assert await read_at(fd, 100, len(data) - 10) == data[-10:]  # short at the end
+        for cached in (0, 1, 50):
+            monkeypatch.setattr(
+                delivery,
+                "_read_cached",
+                lambda fd, length, offset, n=cached: os.pread(fd, n, offset),
+            )
+            assert await read_at(fd, 100, 7) == data[7:107], cached

@@ -24,7 +24,10 @@ from common.storage.local import LocalObjectStore, OpenObject
 _NUMBER = re.compile(r"[0-9]{1,19}")
 RANGE_NOT_SATISFIABLE = "The requested range is not satisfiable."
 FILE_CHUNK = 1024 * 1024
-"""Bytes read from a local file per worker-thread hop (and sent as one body chunk)."""
+"""Bytes read from a local file per read (and sent as one body chunk) when it is streamed."""
+WHOLE_READ_MAX = 4 * 1024 * 1024
+"""Up to this many bytes are read at once and sent as one plain body (a whole HLS segment:
+about 1 MB at 720p, 2-3 MB at 1080p); a streamed body costs a task and a read per chunk."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,8 @@ async def object_response(
     `FILE_CHUNK`.
 
     `media_type` may be a function of the stored content type. A local store's file is
-    opened once and read with `os.pread` in chunks of `FILE_CHUNK` (one worker-thread hop for
-    a segment); any other store streams `iter_range`."""
+    opened once and read with `read_at` (a segment in one read, from the page cache without
+    a thread when it is there); any other store streams `iter_range`."""
     opened: OpenObject | None = None
     try:
         if isinstance(store, LocalObjectStore):
@@ -181,9 +184,9 @@ async def _file_response(
     headers: dict[str, str],
     media_type: str,
 ) -> Response:
-    """`length` bytes of `file` from `start`; closes the file. Up to `FILE_CHUNK` bytes are
-    read in one hop and sent as one body, more are streamed in chunks of that size."""
-    if length > FILE_CHUNK:
+    """`length` bytes of `file` from `start`; closes the file. Up to `WHOLE_READ_MAX` bytes
+    are read at once and sent as one body, more are streamed in chunks of `FILE_CHUNK`."""
+    if length > WHOLE_READ_MAX:
         return StreamingResponse(
             _file_body(file, start, length),
             status_code=status,
@@ -191,17 +194,46 @@ async def _file_response(
             media_type=media_type,
         )
     try:
-        data = await asyncio.to_thread(os.pread, file.fileno(), length, start)
+        data = await read_at(file.fileno(), length, start)
     finally:
         file.close()
     return Response(data, status_code=status, headers=headers, media_type=media_type)
+
+
+async def read_at(fd: int, length: int, offset: int) -> bytes:
+    """Up to `length` bytes at `offset`, like `os.pread`, without blocking the event loop.
+
+    Bytes already in the page cache (a segment being watched is) are copied on the loop with
+    `RWF_NOWAIT`, which refuses instead of waiting for the disk; only the rest is read in a
+    worker thread. A thread hop per request was a third of the all-in-one's CPU per segment
+    (docs/benchmarks.md)."""
+    head = _read_cached(fd, length, offset)
+    if len(head) == length:
+        return head
+    rest = await asyncio.to_thread(os.pread, fd, length - len(head), offset + len(head))
+    return head + rest
+
+
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
+
+
+def _read_cached(fd: int, length: int, offset: int) -> bytes:
+    """The leading bytes of the range that the page cache holds (maybe none)."""
+    if _NOWAIT is None or length <= 0:
+        return b""
+    buffer = bytearray(length)
+    try:
+        read = os.preadv(fd, [buffer], offset, _NOWAIT)
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: a file system without it
+        return b""
+    return bytes(memoryview(buffer)[:read])
 
 
 async def _file_body(file: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
     try:
         fd, offset, end = file.fileno(), start, start + length
         while offset < end:
-            chunk = await asyncio.to_thread(os.pread, fd, min(FILE_CHUNK, end - offset), offset)
+            chunk = await read_at(fd, min(FILE_CHUNK, end - offset), offset)
             if not chunk:
                 break
             offset += len(chunk)
