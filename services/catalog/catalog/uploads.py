@@ -91,9 +91,7 @@ class Uploads:
         except BaseException:
             await self._abort(video_id)
             raise
-        log.info("video uploaded", extra={"video_id": video.id, "bytes": source.size})
-        upload_stored(source.size)
-        return admin_video(video, self.settings.public_base_url)
+        return self._uploaded(video, source)
 
     async def adopt(
         self,
@@ -114,6 +112,9 @@ class Uploads:
         except BaseException:
             await self._abort(video_id)
             raise
+        return self._uploaded(video, source)
+
+    def _uploaded(self, video: Video, source: ObjectInfo) -> AdminVideo:
         log.info("video uploaded", extra={"video_id": video.id, "bytes": source.size})
         upload_stored(source.size)
         return admin_video(video, self.settings.public_base_url)
