@@ -1,4 +1,4 @@
-"""Fixed-window rate limits per client address on login, register and password reset."""
+"""Sliding-window rate limits per client address on login, register and password reset."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ async def test_429_after_the_limit(gateway_factory: Any, path: str) -> None:
             assert (await client.post(path, json={})).status_code == 200
         response = await client.post(path, json={})
     assert_json_error(response, 429, detail=True)
-    assert 1 <= int(response.headers["retry-after"]) <= 60
+    # the three and the refused fourth weigh on the next window too: at most two windows
+    assert 1 <= int(response.headers["retry-after"]) <= 120
 
 
 async def test_slash_and_no_slash_share_a_bucket(gateway_factory: Any) -> None:
@@ -61,19 +62,73 @@ async def test_clients_are_counted_apart(gateway_factory: Any) -> None:
         assert (await second.post("/api/login/", json={})).status_code == 200
 
 
-async def test_window_rolls_over() -> None:
-    now = [1000.0]
-    limiter = RateLimiter(
-        InMemoryKeyValueStore(), limits={"login": 2}, window_seconds=60, clock=lambda: now[0]
+def limiter_at(now: list[float], limit: int) -> RateLimiter:
+    return RateLimiter(
+        InMemoryKeyValueStore(), limits={"login": limit}, window_seconds=60, clock=lambda: now[0]
     )
-    await limiter.hit("login", "1.2.3.4")
-    await limiter.hit("login", "1.2.3.4")
-    with pytest.raises(ApiError) as raised:
+
+
+async def refused(limiter: RateLimiter) -> ApiError | None:
+    try:
         await limiter.hit("login", "1.2.3.4")
-    assert raised.value.status_code == 429
-    assert raised.value.headers == {"Retry-After": "20"}  # the window ends at 1020
-    now[0] = 1021.0
-    await limiter.hit("login", "1.2.3.4")
+    except ApiError as error:
+        assert error.status_code == 429
+        return error
+    return None
+
+
+async def test_the_window_slides() -> None:
+    now = [1000.0]  # 40 s into a window
+    limiter = limiter_at(now, 2)
+    assert await refused(limiter) is None
+    assert await refused(limiter) is None
+    error = await refused(limiter)
+    assert error is not None
+    # three counted at 1000: one more passes when 1 + 3 * (1 - into / 60) <= 2, i.e. 40 s
+    # into the next window (1020 + 40)
+    assert error.headers == {"Retry-After": "60"}
+    now[0] = 1021.0  # a new window, but the last minute still holds three
+    assert await refused(limiter) is not None
+    now[0] = 1200.0  # long after: nothing of it is left
+    assert await refused(limiter) is None
+
+
+async def test_a_burst_across_a_window_boundary_is_refused() -> None:
+    """A fixed window let the limit through at the end of one window and again at the start
+    of the next: twenty logins in two seconds."""
+    now = [1079.0]
+    limiter = limiter_at(now, 10)
+    for _ in range(10):
+        assert await refused(limiter) is None
+    now[0] = 1081.0
+    assert await refused(limiter) is not None
+
+
+@pytest.mark.parametrize(
+    ("limit", "history"),
+    [
+        (2, [1000.0] * 3),  # refused in the window they came in
+        (10, [1079.0] * 10 + [1081.0]),  # refused across a boundary
+        (4, [1010.0] * 4 + [1070.0] * 3 + [1075.0]),
+        (10, [1000.0] * 30),  # hammering: the refused ones count too
+    ],
+)
+async def test_retry_after_is_when_one_more_passes(limit: int, history: list[float]) -> None:
+    async def replay(probe: float) -> tuple[ApiError | None, ApiError | None]:
+        now = [history[0]]
+        limiter = limiter_at(now, limit)
+        last = None
+        for moment in history:
+            now[0] = moment
+            last = await refused(limiter)
+        now[0] = probe
+        return last, await refused(limiter)
+
+    last, _ = await replay(history[-1])
+    assert last is not None, "the history ends refused"
+    wait = int(last.headers["Retry-After"])
+    assert (await replay(history[-1] + wait))[1] is None
+    assert (await replay(history[-1] + wait - 1))[1] is not None
 
 
 async def test_counter_store_down_fails_open() -> None:
