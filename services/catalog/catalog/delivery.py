@@ -200,36 +200,36 @@ async def _file_response(
     return Response(data, status_code=status, headers=headers, media_type=media_type)
 
 
-async def read_at(fd: int, length: int, offset: int) -> bytes:
+async def read_at(fd: int, length: int, offset: int) -> bytes | memoryview:
     """Up to `length` bytes at `offset`, like `os.pread`, without blocking the event loop.
 
     Bytes already in the page cache (a segment being watched is) are copied on the loop with
-    `RWF_NOWAIT`, which refuses instead of waiting for the disk; only the rest is read in a
-    worker thread. A thread hop per request was a third of the all-in-one's CPU per segment
-    (docs/benchmarks.md)."""
+    `RWF_NOWAIT`, which refuses instead of waiting for the disk, straight into the buffer that
+    is sent; only the rest is read in a worker thread. A thread hop per request was a third of
+    the all-in-one's CPU per segment, a second copy of the bytes a seventh (docs/benchmarks.md)."""
     head = _read_cached(fd, length, offset)
     if len(head) == length:
         return head
     rest = await asyncio.to_thread(os.pread, fd, length - len(head), offset + len(head))
-    return head + rest
+    return bytes(head) + rest
 
 
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+
 
 
-def _read_cached(fd: int, length: int, offset: int) -> bytes:
+def _read_cached(fd: int, length: int, offset: int) -> memoryview:
     """The leading bytes of the range that the page cache holds (maybe none)."""
     if _NOWAIT is None or length <= 0:
-        return b""
+        return memoryview(b"")
     buffer = bytearray(length)
     try:
         read = os.preadv(fd, [buffer], offset, _NOWAIT)
     except OSError:  # EAGAIN: not cached; EOPNOTSUPP: a file system without it
-        return b""
-    return bytes(memoryview(buffer)[:read])
+        return memoryview(b"")
+    return memoryview(buffer)[:read]
 
 
-async def _file_body(file: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
+async def _file_body(file: BinaryIO, start: int, length: int) -> AsyncIterator[bytes | memoryview]:
     try:
         fd, offset, end = file.fileno(), start, start + length
         while offset < end:
