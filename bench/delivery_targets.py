@@ -109,6 +109,10 @@ def start_nginx(work: Path, files: Mapping[str, bytes]) -> Server:
     """Debian's nginx serving `files` (name -> bytes) from a directory, nothing else."""
     run, root = work / "nginx", work / "nginx" / "www"
     root.mkdir(parents=True, exist_ok=True)
+    # started as root, nginx's workers run as nobody: they must reach the files (a
+    # mkdtemp work folder is 0700, and every request was a 403)
+    for folder in (work, run, root):
+        folder.chmod(0o755)
     for name, data in files.items():
         (root / name).write_bytes(data)
     port = free_port()
