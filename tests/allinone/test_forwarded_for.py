@@ -39,7 +39,8 @@ def login_statuses(url: str, headers: list[dict[str, str]]) -> list[httpx.Respon
 
 def assert_429(response: httpx.Response) -> None:
     assert_json_error(response, 429, detail=True)
-    assert 1 <= int(response.headers["retry-after"]) <= 60
+    # a sliding window of 60 s: the refused request weighs on the next window too
+    assert 1 <= int(response.headers["retry-after"]) <= 120
 
 
 def test_forwarded_headers_from_loopback_are_not_believed_by_default(tmp_path: Path) -> None:
