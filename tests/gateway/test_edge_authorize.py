@@ -146,6 +146,18 @@ async def test_catalog_failure_is_502_and_unreachable_is_503(
     assert_json_error(response, 503, detail=True)
 
 
+async def test_a_broken_catalog_answer_is_502(
+    gateway_factory: Any, tokens: Tokens, identity_stub: FastAPI
+) -> None:
+    upstreams = {
+        "identity": httpx.ASGITransport(app=identity_stub),
+        "catalog": FailingTransport(httpx.RemoteProtocolError("cut")),
+    }
+    async with gateway_factory(upstreams=upstreams) as client:
+        response = await client.get(AUTHORIZE, headers=bearer(tokens.user()))
+    assert_json_error(response, 502, detail=True)
+
+
 async def test_head_is_answered_like_get(edge_client: httpx.AsyncClient, tokens: Tokens) -> None:
     response = await edge_client.head(AUTHORIZE, headers=bearer(tokens.user()))
     assert response.status_code == 204

@@ -57,6 +57,9 @@ class EdgeAuthorizer:
         except httpx.TimeoutException as exc:
             log.warning("catalog timed out: %r", exc)
             raise ApiError(504) from exc
+        except httpx.HTTPError as exc:  # a broken answer: 502, as the proxy says it
+            log.warning("catalog answered badly: %r", exc)
+            raise ApiError(502) from exc
         if answer.status_code == 404:
             raise ApiError(404)
         prefix = _prefix(answer)
