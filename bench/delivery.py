@@ -110,7 +110,7 @@ class Bench(Runs):
         client = login(gateway, ADMIN_EMAIL, self.password)
         video_id = upload(client, clip)
         wait_ready(client, video_id)
-        path = f"/api/video/{video_id}/{self.segment.rendition}/{self.segment.name}"
+        path = self.segment.path(video_id)
         own = client.get(path).content
         if own != self.segment.data:
             self.notes.append(

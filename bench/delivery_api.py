@@ -99,13 +99,6 @@ def closest(segments: list[Segment], size: int = TARGET_BYTES) -> Segment:
     return min(segments, key=lambda s: abs(len(s.data) - size))
 
 
-def prepare(base: str, email: str, password: str, clip: Path) -> tuple[httpx.Client, int]:
-    """Log in as the admin, upload the clip, wait until it is ready: (session, video id)."""
-    client = login(base, email, password)
-    video_id = upload(client, clip)
-    return client, video_id
-
-
 def check_bytes(url: str, cookie: str, expected: bytes) -> None:
     """One request before the load: 200 and exactly the segment's bytes."""
     response = httpx.get(url, cookies={"access_token": cookie}, timeout=30)

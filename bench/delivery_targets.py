@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 from delivery_wrk import named, process_name, tree
 
-from stack.processes import free_port
+from stack.processes import free_port, stop_process
 
 NGINX_CONF = """\
 worker_processes auto;
@@ -78,13 +77,7 @@ class Server:
         return found
 
     def stop(self, timeout: float = 60) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=timeout)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
