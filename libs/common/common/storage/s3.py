@@ -34,6 +34,7 @@ from common.storage._shared import (
     download_to,
 )
 from common.storage.port import (
+    COMPOSE_MIN_PART,
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
     ObjectNotFound,
@@ -42,7 +43,6 @@ from common.storage.port import (
 )
 
 PART_SIZE = 10 * 1024 * 1024
-MIN_PART = 5 * 1024 * 1024
 """Multipart part size for streamed uploads: objects up to 10,000 parts of this. An upload
 holds about three parts in memory at its peak (the SDK keeps the previous part while reading
 the next one and copies it once more), whatever the object's size."""
@@ -195,7 +195,7 @@ class S3ObjectStore:
             content_type=content_type,
             # one PUT up to a streamed upload's part size (the SDK's default, 5 MiB, would
             # make a resumable upload's 8 MiB part a multipart upload of its own)
-            part_size=max(self.part_size, MIN_PART),
+            part_size=max(self.part_size, COMPOSE_MIN_PART),
         )
         return ObjectInfo(key, len(data), _etag(result.etag), content_type)
 
