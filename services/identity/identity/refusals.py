@@ -64,12 +64,16 @@ class CsrfRefused(Forbidden):
     default_message = "CSRF token missing or incorrect."
 
 
-class TooManyAttempts(RateLimited):
-    """Too many failed logins for this account (from this address, or from everywhere)."""
+class _WaitSeconds(RateLimited):
+    """A rate limit that always says how long to wait (at least a second)."""
 
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__()
         self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class TooManyAttempts(_WaitSeconds):
+    """Too many failed logins for this account (from this address, or from everywhere)."""
 
 
 class UserNotFound(NotFound):
@@ -84,11 +88,7 @@ class AlreadyActivated(Conflict):
     default_message = "This account is already activated."
 
 
-class ActivationMailLimit(RateLimited):
+class ActivationMailLimit(_WaitSeconds):
     """Activation mails to this address reached their per-recipient limit for now."""
 
     default_message = "Too many activation emails were sent to this address. Try again later."
-
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__()
-        self.retry_after_seconds = max(1, retry_after_seconds)
