@@ -63,11 +63,15 @@ class RateLimiter:
             return
         now = self.clock()
         window, into = divmod(now, self.window)
-        key = f"ratelimit:{bucket}:{{}}:{client}"
+        current = int(window)
+
+        def key(n: int) -> str:  # not str.format: a client or bucket may hold braces
+            return f"ratelimit:{bucket}:{n}:{client}"
+
         try:
             # kept for two windows: the next window still weighs this one
-            count = await self.kv.incr(key.format(int(window)), ttl_seconds=2 * self.window)
-            previous = int(await self.kv.get(key.format(int(window) - 1)) or 0)
+            count = await self.kv.incr(key(current), ttl_seconds=2 * self.window)
+            previous = int(await self.kv.get(key(current - 1)) or 0)
         except Exception as exc:
             # fail open: an unavailable counter store must not lock everybody out of login
             log.warning("rate limit counter unavailable: %s", exc)
