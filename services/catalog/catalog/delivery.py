@@ -92,8 +92,8 @@ async def object_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The object under `key` (already validated), honouring Range, If-Range, If-None-Match
-    and HEAD; 404 JSON when it is missing. The body is streamed, never loaded whole beyond
-    `FILE_CHUNK`.
+    and HEAD; 404 JSON when it is missing. The body is streamed; only a local file's range of
+    up to `WHOLE_READ_MAX` bytes is read whole.
 
     `media_type` may be a function of the stored content type. A local store's file is
     opened once and read with `read_at` (a segment in one read, from the page cache without
