@@ -286,31 +286,21 @@ class S3ObjectStore:
         content_type = content_type or DEFAULT_CONTENT_TYPE
 
         def run() -> ObjectInfo:
-            sizes = [self._stat_size(source) for source in sources]
-            check_compose(list(sources), sizes)
+            # the SDK stats every source once and refuses a short part before the last
+            # (`ValueError`, COMPOSE_MIN_PART being its MIN_PART_SIZE): no stat of our own
+            parts = [ComposeSource(self.bucket, source) for source in sources]
             try:
-                self._client.compose_object(
-                    self.bucket,
-                    key,
-                    [ComposeSource(self.bucket, source) for source in sources],
-                    metadata={"Content-Type": content_type},
+                result = self._client.compose_object(
+                    self.bucket, key, parts, metadata={"Content-Type": content_type}
                 )
             except S3Error as exc:
-                if exc.code in _NOT_FOUND:  # a source deleted meanwhile
+                if exc.code in _NOT_FOUND:  # a missing source, or one deleted meanwhile
                     raise ObjectNotFound(exc.object_name or key) from None
                 raise
-            obj = self._client.stat_object(self.bucket, key)
-            return ObjectInfo(key, int(obj.size or 0), _etag(obj.etag), content_type)
+            size = sum(int(part.object_size or 0) for part in parts)
+            return ObjectInfo(key, size, _etag(result.etag), content_type)
 
         return await asyncio.to_thread(run)
-
-    def _stat_size(self, key: str) -> int:
-        try:
-            return int(self._client.stat_object(self.bucket, key).size or 0)
-        except S3Error as exc:
-            if exc.code in _NOT_FOUND:
-                raise ObjectNotFound(key) from None
-            raise
 
     # ------------------------------------------------------------------ reads
 
