@@ -139,3 +139,19 @@ async def test_counter_store_down_fails_open() -> None:
     limiter = RateLimiter(Broken(), limits={"login": 1}, window_seconds=60)
     for _ in range(3):
         await limiter.hit("login", "1.2.3.4")
+
+
+async def test_a_client_address_with_braces_is_limited_too() -> None:
+    """The key once went through str.format: "{0}" raised, the fail-open swallowed it."""
+    now = [1000.0]
+    limiter = RateLimiter(
+        InMemoryKeyValueStore(), limits={"login": 2}, window_seconds=60, clock=lambda: now[0]
+    )
+    outcomes = []
+    for _ in range(3):
+        try:
+            await limiter.hit("login", "{0}")
+            outcomes.append(200)
+        except ApiError as error:
+            outcomes.append(error.status_code)
+    assert outcomes == [200, 200, 429]
