@@ -35,3 +35,14 @@ class SlashOptionalRouter(APIRouter):
 
     def delete(self, path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return self.api_route(path, methods=["DELETE"], **kwargs)
+
+
+def head_too(router: APIRouter, path: str) -> Callable[[Any], Any]:
+    """HEAD beside a GET, as a separate route hidden from the schema (one route with both
+    methods would give two OpenAPI operations the same id)."""
+
+    def decorator(func: Any) -> Any:
+        router.api_route(path, methods=["HEAD"], include_in_schema=False)(func)
+        return func
+
+    return decorator

@@ -23,7 +23,7 @@ from catalog.dependencies import CatalogConfig, VideoId, Videos, VideoUploads
 from catalog.formstream import FormStream, MalformedForm, NotMultipart
 from catalog.refusals import MalformedBody, UploadTooLarge
 from catalog.schemas import CATEGORY_MAX, DESCRIPTION_MAX, TITLE_MAX, AdminVideo, PublicVideo
-from common.http import SlashOptionalRouter
+from common.http import SlashOptionalRouter, head_too
 from common.httpmetrics import segment_sent
 from common.openapi import error_responses
 from common.refusals import Invalid, NotFound, TooLarge, Unsupported
@@ -90,17 +90,6 @@ PATCH_BODY = {
 admin_router = SlashOptionalRouter(tags=["admin"], dependencies=[Depends(require_admin)])
 video_router = SlashOptionalRouter(tags=["video"], dependencies=[Depends(require_user)])
 thumbnail_router = SlashOptionalRouter(tags=["thumbnails"])
-
-
-def head_too(router: SlashOptionalRouter, path: str) -> Callable[[Any], Any]:
-    """HEAD beside a GET, as a separate route hidden from the schema (one route with both
-    methods would give two OpenAPI operations the same id)."""
-
-    def decorator(func: Any) -> Any:
-        router.api_route(path, methods=["HEAD"], include_in_schema=False)(func)
-        return func
-
-    return decorator
 
 
 def read_route(

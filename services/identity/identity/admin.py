@@ -6,11 +6,11 @@ trusted identity headers are checked here again (`require_admin`), which also sa
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from common.http import SlashOptionalRouter
+from common.http import SlashOptionalRouter, head_too
 from common.openapi import error_responses
 from common.security.principal import Principal, require_admin
 from identity import schemas
@@ -54,21 +54,10 @@ def _shown(user: User) -> schemas.AdminUser:
     )
 
 
-def _head_too(path: str) -> Any:
-    """HEAD beside a GET, hidden from the schema (one route with both methods would give two
-    operations the same id)."""
-
-    def decorator(func: Any) -> Any:
-        admin_router.api_route(path, methods=["HEAD"], include_in_schema=False)(func)
-        return func
-
-    return decorator
-
-
 @admin_router.get(
     "/api/admin/users/", response_model=list[schemas.AdminUser], responses=error_responses(400)
 )
-@_head_too("/api/admin/users/")
+@head_too(admin_router, "/api/admin/users/")
 async def list_users(
     users: Users,
     search: Annotated[str, Query(max_length=254, description="Part of an email, in any case")] = "",
@@ -81,7 +70,7 @@ async def list_users(
 @admin_router.get(
     "/api/admin/users/{user_id}/", response_model=schemas.AdminUser, responses=_NOT_FOUND
 )
-@_head_too("/api/admin/users/{user_id}/")
+@head_too(admin_router, "/api/admin/users/{user_id}/")
 async def get_user(user_id: UserId, users: Users) -> schemas.AdminUser:
     return _shown(await users.get(user_id))
 
