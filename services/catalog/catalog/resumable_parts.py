@@ -35,7 +35,7 @@ from catalog.objects import delete_quietly
 from catalog.schemas import VideoCreateIn
 from catalog.uploads import source_content_type
 from common.refusals import Conflict, Invalid, NotFound
-from common.storage.port import ObjectInfo
+from common.storage.port import DEFAULT_CONTENT_TYPE, ObjectInfo
 
 if TYPE_CHECKING:
     from catalog.resumable import ResumableUploads
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "resumable/"
-OCTETS = "application/octet-stream"
 
 
 class UploadNotFound(NotFound):
@@ -181,7 +180,7 @@ class PartWriter:
             if len(self.buffer) == self.part_size and self.received < self.length:
                 index = self.base // self.part_size
                 await self.owner.store.put_bytes(
-                    part_key(self.id, index), bytes(self.buffer), OCTETS
+                    part_key(self.id, index), bytes(self.buffer), DEFAULT_CONTENT_TYPE
                 )
                 self.base += self.part_size
                 self.buffer.clear()
@@ -194,7 +193,7 @@ class PartWriter:
         received = self.received
         if self.buffer:
             await self.owner.store.put_bytes(
-                tail_key(self.id, received), bytes(self.buffer), OCTETS
+                tail_key(self.id, received), bytes(self.buffer), DEFAULT_CONTENT_TYPE
             )
         await self._advance(received)
 
@@ -229,7 +228,9 @@ class PartWriter:
         store, row = self.owner.store, self.row
         parts = self.base // self.part_size
         if self.buffer:
-            await store.put_bytes(part_key(self.id, parts), bytes(self.buffer), OCTETS)
+            await store.put_bytes(
+                part_key(self.id, parts), bytes(self.buffer), DEFAULT_CONTENT_TYPE
+            )
             parts += 1
         self.buffer = bytearray()
         content_type = source_content_type(parse_metadata(row.metadata_header).get("filetype", ""))

@@ -27,7 +27,7 @@ from common.db import utcnow
 from common.metrics import upload_stored
 from common.refusals import invalid
 from common.storage import ObjectStore
-from common.storage.port import ObjectInfo, ObjectTooLarge
+from common.storage.port import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ InTransaction = Callable[[AsyncSession, int], Awaitable[None]]
 
 def source_content_type(declared: str) -> str:
     """The content type a source is stored with: the client's when it names a video type."""
-    return declared if _VIDEO_CONTENT_TYPE.fullmatch(declared) else "application/octet-stream"
+    return declared if _VIDEO_CONTENT_TYPE.fullmatch(declared) else DEFAULT_CONTENT_TYPE
 
 
 @dataclass(eq=False)
