@@ -27,7 +27,7 @@ from starlette.responses import Response
 from common import tracing
 from common.errors import ApiError
 from gateway.auth import Authenticator
-from gateway.proxy import Proxy
+from gateway.proxy import Proxy, failure_status
 from gateway.routes import Upstream
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,8 @@ class EdgeAuthorizer:
         headers = {**caller.principal.headers(), **tracing.headers()}
         try:
             answer = await self.proxy.clients[Upstream.CATALOG].get(path, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            log.warning("catalog unreachable: %r", exc)
-            raise ApiError(503) from exc
-        except httpx.TimeoutException as exc:
-            log.warning("catalog timed out: %r", exc)
-            raise ApiError(504) from exc
-        except httpx.HTTPError as exc:  # a broken answer: 502, as the proxy says it
-            log.warning("catalog answered badly: %r", exc)
-            raise ApiError(502) from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(failure_status(Upstream.CATALOG, exc)) from exc
         if answer.status_code == 404:
             raise ApiError(404)
         prefix = _prefix(answer)

@@ -115,20 +115,26 @@ class Proxy:
             answer = await client.send(outgoing, stream=True)
         except ClientDisconnect:
             return error_response(400, "The request body was not received completely.")
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            log.warning("%s unreachable: %r", upstream, exc)
-            return error_response(503)
-        except httpx.TimeoutException as exc:
-            log.warning("%s timed out: %r", upstream, exc)
-            return error_response(504)
         except Exception as exc:
-            log.warning("%s answered badly: %r", upstream, exc, exc_info=True)
-            return error_response(502)
+            return error_response(failure_status(upstream, exc))
         # the gateway's line in the request's trail (uvicorn's access log says as much, later)
         log.debug(
             "%s %s: %s answered %d", request.method, request.url.path, upstream, answer.status_code
         )
         return await _relay(answer, request_id)
+
+
+def failure_status(upstream: str, exc: Exception) -> int:
+    """The gateway's answer when a call to `upstream` raised `exc` (logged here): 503 when
+    it cannot be reached, 504 when it is too slow, 502 for anything else (a broken answer)."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        log.warning("%s unreachable: %r", upstream, exc)
+        return 503
+    if isinstance(exc, httpx.TimeoutException):
+        log.warning("%s timed out: %r", upstream, exc)
+        return 504
+    log.warning("%s answered badly: %r", upstream, exc, exc_info=True)
+    return 502
 
 
 def has_body(request: Request) -> bool:
