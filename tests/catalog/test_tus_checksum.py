@@ -13,7 +13,8 @@ import pytest
 
 from common.storage.local import LocalObjectStore
 from tests.support.http import assert_json_error
-from tests.support.tus import PART, TusCatalog, cut_after, pattern, pieces, tus_catalog
+from tests.support.media import pattern
+from tests.support.tus import PART, TusCatalog, cut_after, pieces, tus_catalog
 from tests.support.waiting import eventually
 
 

@@ -13,8 +13,9 @@ import httpx
 
 from tests.allinone.test_forwarded_for import allinone
 from tests.support.http import assert_json_error
+from tests.support.media import pattern
 from tests.support.platform import BASE_URL, ORIGIN, Platform
-from tests.support.tus import MiB, create, head, metadata, patch, pattern
+from tests.support.tus import MiB, create, head, metadata, patch
 from tests.support.waiting import eventually_blocking
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "adminpassword"

@@ -22,6 +22,7 @@ from common.storage import ObjectStore
 from common.storage.local import LocalObjectStore
 from tests.support.catalog import ADMIN, USER
 from tests.support.http import assert_json_error
+from tests.support.media import pattern
 from tests.support.tus import (
     PART,
     TUS,
@@ -31,7 +32,6 @@ from tests.support.tus import (
     cut_after,
     head,
     metadata,
-    pattern,
     pieces,
     tus_catalog,
 )

@@ -21,6 +21,7 @@ import pytest
 from common.storage import ObjectNotFound, ObjectStore
 from common.storage.local import LocalObjectStore
 from common.storage.port import ObjectTooLarge
+from tests.support.media import pattern
 from tests.support.waiting import eventually
 
 KiB = 1024
@@ -65,11 +66,6 @@ async def store(target: Target) -> AsyncIterator[ObjectStore]:
         yield adapter
     finally:
         await adapter.close()
-
-
-def pattern(size: int, seed: int = 0) -> bytes:
-    """Bytes where every offset differs from its neighbours, so off-by-one ranges show."""
-    return bytes((i * 7 + seed + i // 251) % 256 for i in range(size))
 
 
 async def chunked(

@@ -10,7 +10,8 @@ import pytest
 
 from common.storage import ObjectNotFound, ObjectStore
 from common.storage.port import COMPOSE_MIN_PART
-from tests.common.test_object_store_contract import pattern, store, target
+from tests.common.test_object_store_contract import store, target
+from tests.support.media import pattern
 
 __all__ = ["store", "target"]  # the contract's fixtures, parametrised over both adapters
 

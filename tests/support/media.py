@@ -170,3 +170,9 @@ def media_segments(playlist: Path) -> list[tuple[str, float]]:
             out.append((line, duration))
             duration = None
     return out
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Bytes where every offset differs from its neighbours, so an off-by-one range or a
+    shifted byte shows."""
+    return bytes((i * 7 + seed + i // 251) % 256 for i in range(size))

@@ -29,11 +29,6 @@ def metadata(**fields: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
 
 
-def pattern(size: int, seed: int = 0) -> bytes:
-    """Bytes whose every offset differs from its neighbours: a shifted byte shows."""
-    return bytes((i * 7 + seed + i // 251) % 256 for i in range(size))
-
-
 async def create(
     client: httpx.AsyncClient,
     length: int,
