@@ -15,12 +15,11 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.async_api import Locator, Page, Request, Response, Route, expect
 
 from tests.e2e.harness import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, E2EPlatform
@@ -238,17 +237,3 @@ class HoldFrom:
                 await route.abort("connectionreset")
             return
         await route.continue_()
-
-
-# ---------------------------------------------------------------- the API beside the page
-
-
-@contextlib.contextmanager
-def api_client(platform: E2EPlatform) -> Iterator[httpx.Client]:
-    """The start-up admin over Bearer (no CSRF needed), to check what the page claims."""
-    with httpx.Client(base_url=platform.url, timeout=30) as client:
-        login = client.post("/api/login/", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-        assert login.status_code == 200, login.text
-        client.cookies.clear()
-        client.headers["Authorization"] = f"Bearer {login.cookies['access_token']}"
-        yield client

@@ -26,6 +26,7 @@ from tests.e2e.harness import (
     E2EPlatform,
     Mailbox,
     SeededVideo,
+    admin_client,
     make_thumbnail,
     sign_up_and_activate,
 )
@@ -33,7 +34,6 @@ from tests.e2e.studio import (
     CutOnce,
     HoldFrom,
     TusTraffic,
-    api_client,
     check_clean,
     fill_upload,
     log_in,
@@ -176,7 +176,7 @@ async def test_a_cut_upload_resumes_goes_live_to_ready_plays_is_edited_and_delet
     statuses = [h["status"] for h in history]
     assert statuses[0] == "processing" and statuses[-1] == "ready", history
     assert any(h["progress"] < 100 for h in history if h["status"] == "processing"), history
-    with api_client(platform) as api:
+    with contextlib.closing(admin_client(platform)) as api:
         detail = api.get(f"/api/admin/videos/{video_id}/").json()
     assert detail["status"] == "ready"
     previews = row.get_by_test_id("video-preview")
@@ -222,7 +222,7 @@ async def test_a_cut_upload_resumes_goes_live_to_ready_plays_is_edited_and_delet
     await page.get_by_test_id("edit-save").click()
     await expect(dialog).to_be_hidden()
     await expect(row.locator(".video-title")).to_have_text(new_title)
-    with api_client(platform) as api:
+    with contextlib.closing(admin_client(platform)) as api:
         edited = api.get(f"/api/admin/videos/{video_id}/").json()
     assert edited["title"] == new_title
     assert edited["thumbnail_url"] != old_thumbnail  # a new version, a new URL
@@ -239,12 +239,12 @@ async def test_a_cut_upload_resumes_goes_live_to_ready_plays_is_edited_and_delet
     await page.keyboard.press("Escape")
     await expect(confirm).to_be_hidden()
     await expect(row).to_have_count(1)
-    with api_client(platform) as api:
+    with contextlib.closing(admin_client(platform)) as api:
         assert api.get(f"/api/admin/videos/{video_id}/").status_code == 200
     await delete.click()
     await page.get_by_test_id("confirm-delete").click()
     await expect(row).to_have_count(0)
-    with api_client(platform) as api:
+    with contextlib.closing(admin_client(platform)) as api:
         assert api.get(f"/api/admin/videos/{video_id}/").status_code == 404
     await check_clean(page)
 
@@ -314,7 +314,7 @@ async def test_a_file_that_is_no_video_fails_with_a_reason_and_a_retry_fails_aga
     await expect(status).to_have_text("failed", timeout=TRANSCODE_TIMEOUT_MS)
     reason = row.locator(".video-error")
     await expect(reason).to_have_text(re.compile(r"\S"))
-    with api_client(platform) as api:
+    with contextlib.closing(admin_client(platform)) as api:
         detail = api.get(f"/api/admin/videos/{video_id}/").json()
     assert detail["status"] == "failed" and detail["error"], detail
     await expect(reason).to_have_text(detail["error"])
