@@ -53,6 +53,7 @@ async def test_compose_refuses_a_short_part_before_the_last(store: ObjectStore) 
 
 async def test_compose_with_a_missing_source_stores_nothing(store: ObjectStore) -> None:
     await store.put_bytes("work/u4/a", pattern(COMPOSE_MIN_PART), "application/octet-stream")
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(ObjectNotFound) as refused:
         await store.compose("sources/10/x.mp4", ["work/u4/a", "work/u4/gone"], "video/mp4")
+    assert refused.value.args == ("work/u4/gone",)  # the missing source, not the target
     assert await store.list_keys("sources/10/") == []

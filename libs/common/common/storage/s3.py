@@ -295,12 +295,25 @@ class S3ObjectStore:
                 )
             except S3Error as exc:
                 if exc.code in _NOT_FOUND:  # a missing source, or one deleted meanwhile
-                    raise ObjectNotFound(exc.object_name or key) from None
+                    raise ObjectNotFound(self._first_missing(sources) or key) from None
                 raise
             size = sum(int(part.object_size or 0) for part in parts)
             return ObjectInfo(key, size, _etag(result.etag), content_type)
 
         return await asyncio.to_thread(run)
+
+    def _first_missing(self, keys: Sequence[str]) -> str | None:
+        """Which of `keys` is gone, for the refusal's wording. Asked again on the error path
+        because the SDK's error names the object only from minio 7.2.17 on (`object_name`;
+        `_object_name` before), and the floor is older."""
+        for candidate in keys:
+            try:
+                self._client.stat_object(self.bucket, candidate)
+            except S3Error as exc:
+                if exc.code in _NOT_FOUND:
+                    return candidate
+                raise
+        return None
 
     # ------------------------------------------------------------------ reads
 
