@@ -170,6 +170,23 @@ async def test_refusals(tus: TusCatalog) -> None:
     assert_json_error(await create(tus.client, 10, headers=USER), 403, detail=True)
 
 
+async def test_options_tells_what_the_server_speaks(tus: TusCatalog) -> None:
+    discovery = await tus.client.options("/api/admin/uploads/", headers=ADMIN)  # no Tus-Resumable
+    assert discovery.status_code == 204, discovery.text
+    assert discovery.headers["tus-version"] == "1.0.0"
+    assert discovery.headers["tus-resumable"] == "1.0.0"
+    extensions = set(discovery.headers["tus-extension"].split(","))
+    assert extensions == {"creation", "termination", "expiration", "checksum"}
+    assert discovery.headers["tus-max-size"] == str(64 * MiB)  # the catalog's upload limit
+    assert discovery.headers["tus-checksum-algorithm"].split(",") == ["md5", "sha1", "sha256"]
+    too_large = await create(tus.client, int(discovery.headers["tus-max-size"]) + 1, headers=ADMIN)
+    assert_json_error(too_large, 413, detail=True)  # the limit it names is the one enforced
+
+    refused = await tus.client.options("/api/admin/uploads", headers=USER)
+    assert_json_error(refused, 403, detail=True)
+    assert refused.headers["tus-resumable"] == "1.0.0"
+
+
 @pytest.mark.parametrize("cut_at", [1234567, PART + 3 * MiB // 2])
 async def test_a_cut_patch_keeps_what_arrived_and_resumes(tus: TusCatalog, cut_at: int) -> None:
     data = pattern(2 * PART + 777, seed=3)

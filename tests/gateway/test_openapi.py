@@ -149,6 +149,7 @@ ERRORS = {
     ("DELETE", "/api/admin/videos/{video_id}/"): {401, 403, 404},
     ("POST", "/api/admin/videos/{video_id}/retry/"): {401, 403, 404, 409, 413},
     ("GET", "/api/admin/events/"): {401, 403},
+    ("OPTIONS", "/api/admin/uploads/"): {401, 403},
     ("POST", "/api/admin/uploads/"): {400, 401, 403, 412, 413},
     ("HEAD", "/api/admin/uploads/{upload_id}"): {401, 403, 404, 412},
     ("PATCH", "/api/admin/uploads/{upload_id}"): {400, 401, 403, 404, 409, 412, 415, 460},

@@ -3,7 +3,9 @@ expiration, checksum with md5/sha1/sha256): the headers in and out; the work is
 `catalog.resumable`'s.
 
 Every answer carries `Tus-Resumable: 1.0.0`, errors included (JSON `{"detail": ...}`); a
-request without it (or with another version) gets 412 with `Tus-Version`. A finished upload
+request without it (or with another version) gets 412 with `Tus-Version`, but for OPTIONS,
+tus's discovery, which needs none and names the version, extensions, size limit and checksum
+algorithms (admins only, like the rest). A finished upload
 names its video in `Videoflix-Video-Id`. The headers are read by hand, not by FastAPI
 parameters, so that each problem gets tus's status rather than a validation error; the
 schema declares them in `openapi_extra`.
@@ -31,6 +33,7 @@ from common.refusals import Invalid, Refusal, Unsupported
 from common.security.principal import require_admin
 
 TUS_VERSION = "1.0.0"
+EXTENSIONS = ("creation", "termination", "expiration", "checksum")
 OFFSET_TYPE = "application/offset+octet-stream"
 VIDEO_ID_HEADER = "Videoflix-Video-Id"
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -69,6 +72,8 @@ def get_resumable(request: Request) -> ResumableUploads:
 
 
 def require_tus(request: Request) -> None:
+    if request.method == "OPTIONS":  # discovery: the one request tus sends without it
+        return
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise ApiError(
             412,
@@ -118,6 +123,10 @@ _OUT: dict[str, Any] = {
     "Upload-Metadata": {"schema": _TEXT, "description": "As sent at creation"},
     "Cache-Control": {"schema": _TEXT, "description": "no-store"},
     "Location": {"schema": _TEXT, "description": "The upload's path"},
+    "Tus-Version": {"schema": _TEXT, "description": TUS_VERSION},
+    "Tus-Extension": {"schema": _TEXT, "description": ",".join(EXTENSIONS)},
+    "Tus-Max-Size": {"schema": _INT, "description": "The largest Upload-Length taken"},
+    "Tus-Checksum-Algorithm": {"schema": _TEXT, "description": ",".join(ALGORITHMS)},
     VIDEO_ID_HEADER: {"schema": _INT, "description": "The video a finished upload became"},
 }
 
@@ -127,6 +136,31 @@ def _answer(status: int, description: str, *headers: str) -> dict[int | str, Any
 
 
 # ---------------------------------------------------------------------- routes
+
+
+@tus_router.options(
+    "/api/admin/uploads/",
+    status_code=204,
+    response_class=Response,
+    responses=_answer(
+        204,
+        "What this server speaks",
+        "Tus-Resumable",
+        "Tus-Version",
+        "Tus-Extension",
+        "Tus-Max-Size",
+        "Tus-Checksum-Algorithm",
+    ),
+)
+async def discover(resumable: Resumable) -> Response:
+    """tus discovery: the version, extensions, size limit and checksum algorithms."""
+    headers = {
+        "Tus-Version": TUS_VERSION,
+        "Tus-Extension": ",".join(EXTENSIONS),
+        "Tus-Max-Size": str(resumable.config.max_upload_bytes),
+        "Tus-Checksum-Algorithm": ",".join(ALGORITHMS),
+    }
+    return Response(status_code=204, headers=headers)
 
 
 @tus_router.post(
