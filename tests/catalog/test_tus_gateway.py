@@ -11,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from catalog.config import CatalogSettings
 from tests.allinone.test_forwarded_for import allinone
 from tests.support.http import assert_json_error
 from tests.support.media import pattern
@@ -55,6 +56,47 @@ async def test_an_upload_through_the_gateway_with_a_cookie_session(
     objects = platform.settings.data_dir / "objects"
     assert (objects / "sources" / str(video_id) / "talk.mp4").read_bytes() == data
     assert not (objects / "resumable").exists() or not any((objects / "resumable").rglob("*"))
+
+
+async def test_the_gateways_own_answers_on_tus_routes_speak_tus(platform: Platform) -> None:
+    """tus wants `Tus-Resumable` on every answer: the gateway's refusals (401, 405) too; and
+    OPTIONS, not a CORS preflight, is tus's discovery, answered by the catalog."""
+    async with platform.new_client() as client:
+        anonymous = await client.options("/api/admin/uploads/")
+        assert_json_error(anonymous, 401, detail=True)
+        assert anonymous.headers["tus-resumable"] == "1.0.0"
+        wrong_method = await client.get("/api/admin/uploads/" + "0" * 32)
+        assert_json_error(wrong_method, 405, detail=True)
+        assert wrong_method.headers["tus-resumable"] == "1.0.0"
+        assert wrong_method.headers["allow"] == "DELETE, HEAD, PATCH"
+
+        login = await client.post(
+            "/api/login/", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        discovery = await client.options("/api/admin/uploads")
+        assert discovery.status_code == 204, discovery.text
+        assert discovery.headers["tus-version"] == "1.0.0"
+        assert discovery.headers["tus-max-size"] == str(CatalogSettings().max_upload_bytes)
+        assert discovery.headers["access-control-allow-origin"] == ORIGIN
+
+        preflight = await client.options(
+            "/api/admin/uploads/" + "0" * 32,
+            headers={
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "tus-resumable,upload-offset,upload-checksum",
+            },
+        )
+        assert preflight.status_code == 200
+        allowed = {
+            h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")
+        }
+        assert {"tus-resumable", "upload-offset", "upload-checksum", "upload-length"} <= allowed
+        assert "HEAD" in preflight.headers["access-control-allow-methods"]
+        exposed = {
+            h.strip().lower() for h in discovery.headers["access-control-expose-headers"].split(",")
+        }
+        assert {"location", "upload-offset", "tus-resumable", "videoflix-video-id"} <= exposed
 
 
 def cut_patch(base: str, path: str, token: str, body: bytes, declared: int) -> None:

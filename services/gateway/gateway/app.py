@@ -23,6 +23,7 @@ from gateway.handler import Gateway
 from gateway.openapi import OpenApiAggregator, openapi_router
 from gateway.proxy import Proxy, build_client
 from gateway.ratelimit import RateLimiter
+from gateway.route_headers import RouteHeaders
 from gateway.routes import ROUTES, Upstream
 from gateway.studio import mount_studio
 
@@ -68,6 +69,7 @@ def create_app(
     )
     install_error_handlers(app)
     instrument(app, "gateway")
+    app.add_middleware(RouteHeaders, routes=ROUTES)
     app.add_middleware(CorsMiddleware, origins=settings.cors_origins)  # outermost
 
     async def upstream_ready(name: str) -> bool:

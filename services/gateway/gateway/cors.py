@@ -3,7 +3,8 @@
 Starlette's CORSMiddleware answers a refused preflight with a plain-text 400; the contract
 wants every answer to be JSON and a 2xx preflight, so this is a small pure-ASGI one: exact
 origin allow-list, credentials, request headers listed by name (never `*`), and the headers
-added to every response of an allowed origin, errors and 500s included.
+added to every response of an allowed origin, errors and 500s included. The tus headers are
+allowed and exposed too, so a tus client on an allowed origin can resume an upload.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ALLOW_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
-ALLOW_HEADERS = "Accept, Authorization, Content-Type, Range, X-CSRFToken, X-Request-ID"
-EXPOSE_HEADERS = "Content-Length, Content-Range, Accept-Ranges, ETag, Retry-After, X-Request-ID"
+ALLOW_METHODS = "GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS"
+_TUS_IN = "Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Upload-Checksum"
+ALLOW_HEADERS = f"Accept, Authorization, Content-Type, Range, X-CSRFToken, X-Request-ID, {_TUS_IN}"
+_TUS_OUT = (
+    "Location, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+    "Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, Videoflix-Video-Id"
+)
+EXPOSE_HEADERS = (
+    f"Content-Length, Content-Range, Accept-Ranges, ETag, Retry-After, X-Request-ID, {_TUS_OUT}"
+)
 MAX_AGE = "600"
 
 

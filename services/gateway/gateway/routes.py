@@ -53,6 +53,8 @@ class RouteSpec:
     # JSON APIs read whole bodies: capped here (413) so no upstream buffers gigabytes;
     # None streams the body on unread (uploads: the catalog enforces its own limit)
     max_body_bytes: int | None = JSON_BODY_LIMIT
+    # on every answer of the route, the gateway's own refusals (401, 403, 405, 429) included
+    headers: tuple[tuple[str, str], ...] = ()
 
     def patterns(self) -> tuple[str, str]:
         if self.prefix:
@@ -61,6 +63,7 @@ class RouteSpec:
 
 
 _READ = ("GET", "HEAD")
+_TUS = (("Tus-Resumable", "1.0.0"),)  # tus 1.0 wants it on every answer, errors included
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(
@@ -127,15 +130,17 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     # server-sent events: every video's status and progress as they change
     RouteSpec("admin_events", "/api/admin/events", Upstream.CATALOG, _READ, auth=Auth.ADMIN),
-    # tus 1.0 resumable uploads: creation, then HEAD/PATCH/DELETE on the upload's URL
+    # tus 1.0 resumable uploads: discovery (OPTIONS without a CORS preflight's headers) and
+    # creation, then HEAD/PATCH/DELETE on the upload's URL
     RouteSpec(
         "admin_uploads",
         "/api/admin/uploads",
         Upstream.CATALOG,
-        ("POST",),
+        ("OPTIONS", "POST"),
         auth=Auth.ADMIN,
         csrf=Csrf.COOKIE_AUTH,
         max_body_bytes=None,
+        headers=_TUS,
     ),
     RouteSpec(
         "admin_upload",
@@ -145,6 +150,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         auth=Auth.ADMIN,
         csrf=Csrf.COOKIE_AUTH,
         max_body_bytes=None,
+        headers=_TUS,
     ),
     RouteSpec("admin_users", "/api/admin/users", Upstream.IDENTITY, _READ, auth=Auth.ADMIN),
     RouteSpec(
