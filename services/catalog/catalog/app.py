@@ -31,6 +31,7 @@ from common.errors import install_error_handlers
 from common.health import health_router
 from common.httpmetrics import instrument
 from common.outbox import database_with_outbox
+from common.periodic import every
 from common.ports import Need, Ports
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -61,7 +62,14 @@ def create_app(
             app.state.uploads = uploads
             resumable = ResumableUploads(config, sessionmaker, store, uploads)
             app.state.resumable = resumable
-            expiring = asyncio.create_task(resumable.expire_periodically(), name="tus-expiry")
+            expiring = asyncio.create_task(
+                every(
+                    config.tus_cleanup_interval_seconds,
+                    resumable.remove_expired,
+                    what="remove expired resumable uploads",
+                ),
+                name="tus-expiry",
+            )
             app.state.retries = Retries(settings, sessionmaker, store, notify)
             watcher = VideoWatcher(
                 sessionmaker, settings.public_base_url, config.admin_events_poll_seconds

@@ -1,7 +1,8 @@
 """Resumable uploads (tus 1.0; `catalog.tus` is the HTTP side): create, write at an offset,
 terminate, expire. How the bytes are kept, and how the last one makes a video, is
 `catalog.resumable_parts`'s. An upload expires `tus_expiry_seconds` after it last received
-bytes; `expire_periodically` removes expired ones (parts and row).
+bytes; `remove_expired` removes expired ones (parts and row), every
+`tus_cleanup_interval_seconds` (`catalog.app`).
 """
 
 from __future__ import annotations
@@ -166,12 +167,3 @@ class ResumableUploads:
         if removed:
             log.info("removed %d expired resumable uploads", removed)
         return removed
-
-    async def expire_periodically(self) -> None:
-        """`remove_expired` now and every `tus_cleanup_interval_seconds`, until cancelled."""
-        while True:
-            try:
-                await self.remove_expired()
-            except Exception:  # a store or database hiccup: next round
-                log.exception("could not remove expired resumable uploads")
-            await asyncio.sleep(self.config.tus_cleanup_interval_seconds)
