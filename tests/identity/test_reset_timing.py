@@ -33,8 +33,7 @@ def platform_settings(tmp_path: Path) -> Settings:
 
 
 def identity_of(platform: Platform) -> Any:
-    app = platform.client._transport.app  # type: ignore[attr-defined]
-    return app.state.services["identity"].state.accounts
+    return platform.service("identity").state.accounts
 
 
 async def activated(platform: Platform, email: str) -> None:

@@ -5,8 +5,12 @@ csrftoken is bound to its session, so a planted `csrftoken` with a matching head
 
 from __future__ import annotations
 
-import httpx
+from datetime import timedelta
 
+import httpx
+from sqlalchemy import select, update
+
+from identity.models import LoginSession, SpentRefreshToken, User, utcnow
 from tests.identity.test_auth_contract import PASSWORD, csrf_header, flags, logged_in
 from tests.support.platform import Platform
 
@@ -119,3 +123,40 @@ async def test_admin_writes_refuse_a_planted_csrftoken(platform: Platform) -> No
         "/api/admin/videos/999/", json={"title": "x"}, headers={"X-CSRFToken": real}
     )
     assert genuine.status_code == 404, genuine.text  # past the CSRF check: no such video
+
+
+async def test_expired_sessions_are_pruned_with_their_spent_tokens(platform: Platform) -> None:
+    """One refresh spends one token, so the tables would grow for ever; a session past its
+    lifetime refreshes nothing and goes, while a live one keeps its reuse detection."""
+    live = await logged_in(platform, "vic@example.com")
+    live_spent = live.cookies["refresh_token"]
+    assert (await live.post("/api/token/refresh/")).status_code == 200
+    old = await logged_in(platform, "wes@example.com")
+    for _ in range(3):
+        assert (await old.post("/api/token/refresh/")).status_code == 200
+
+    accounts = platform.service("identity").state.accounts
+    async with accounts.sessionmaker() as db:
+        wes = await db.scalar(select(User.id).where(User.email == "wes@example.com"))
+        (old_session,) = (
+            await db.scalars(select(LoginSession.id).where(LoginSession.user_id == wes))
+        ).all()
+        await db.execute(
+            update(LoginSession)
+            .where(LoginSession.id == old_session)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await db.commit()
+
+    assert await accounts.prune_sessions() == 1
+    assert await accounts.prune_sessions() == 0
+    async with accounts.sessionmaker() as db:
+        assert await db.get(LoginSession, old_session) is None
+        spent_of_old = select(SpentRefreshToken).where(SpentRefreshToken.session_id == old_session)
+        assert (await db.scalars(spent_of_old)).all() == []
+        assert len((await db.scalars(select(SpentRefreshToken))).all()) == 1  # vic's
+    assert (await old.post("/api/token/refresh/")).status_code == 401
+
+    thief = jar(platform, refresh_token=live_spent)  # the live session's spent token still
+    assert (await thief.post("/api/token/refresh/")).status_code == 401
+    assert (await live.post("/api/token/refresh/")).status_code == 401  # ... revokes it

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from common.config import Settings
 from tests.support.waiting import eventually
@@ -88,6 +89,12 @@ class Platform:
             headers={"Origin": ORIGIN, "Content-Type": "application/json"},
             **kwargs,
         )
+
+    def service(self, name: str) -> FastAPI:
+        """One service's app inside the all-in-one ("identity", "catalog"), for its state."""
+        app = self.client._transport.app  # type: ignore[attr-defined]
+        service: FastAPI = app.state.services[name]
+        return service
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from common.errors import install_error_handlers
 from common.health import health_router
 from common.httpmetrics import instrument
 from common.outbox import database_with_outbox
+from common.periodic import every
 from common.ports import Need, Ports
 from common.security.keys import signing_keypair
 from common.security.sealing import mail_link_sealer
@@ -27,6 +29,8 @@ from identity.users import UserAdmin
 MIGRATIONS = Path(__file__).parent / "migrations"
 PORTS: frozenset[Need] = frozenset({"bus", "kv"})  # the bus for the outbox relay
 log = logging.getLogger(__name__)
+SESSION_PRUNE_SECONDS = 3600.0
+"""How often expired login sessions and their spent refresh tokens are removed."""
 
 
 def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None = None) -> FastAPI:
@@ -59,9 +63,16 @@ def create_app(settings: Settings, ports: Ports, *, private_key_pem: str | None 
                     "THE ADMIN ACCOUNT %s USES THE DEFAULT PASSWORD: set ADMIN_PASSWORD",
                     settings.admin_email,
                 )
+            pruning = asyncio.create_task(
+                every(SESSION_PRUNE_SECONDS, accounts.prune_sessions, what="prune sessions"),
+                name="session-pruning",
+            )
             try:
                 yield
             finally:
+                pruning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruning
                 await accounts.deferred.drain()  # before the database closes
 
     app = FastAPI(title="Videoflix identity", lifespan=lifespan)

@@ -243,6 +243,15 @@ class AccountService:
             await db.commit()
         await self._revoke_access(found.session.id)
 
+    async def prune_sessions(self) -> int:
+        """Remove expired sessions and their spent refresh tokens (housekeeping)."""
+        async with self.sessionmaker() as db:
+            pruned = await sessions.prune_expired(db, utcnow())
+            await db.commit()
+        if pruned:
+            log.info("pruned %d expired login sessions", pruned)
+        return pruned
+
     async def _revoke_reused(self, db: AsyncSession, session: LoginSession) -> None:
         if await sessions.revoke(db, session.id):
             await db.commit()

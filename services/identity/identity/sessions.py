@@ -5,15 +5,18 @@ spent token that comes back means two holders (the owner and a thief, in whichev
 the whole session is revoked (OWASP's refresh-token rotation with reuse detection). There is
 no grace period: two refreshes racing with one token count as reuse too, because the server
 cannot tell that race from a thief's; the owner then logs in again.
+
+A session past its lifetime refreshes nothing, so it and its spent tokens are pruned
+(`prune_expired`); until then a spent token still revokes a live session.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import links
@@ -93,3 +96,20 @@ async def revoke(db: AsyncSession, session_id: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def prune_expired(db: AsyncSession, now: datetime) -> int:
+    """Delete the sessions that expired before `now`, with their spent tokens (one refresh
+    spends one, so an active user adds hundreds a day); how many sessions went."""
+    expired = select(LoginSession.id).where(LoginSession.expires_at < now)
+    await db.execute(
+        delete(SpentRefreshToken)
+        .where(SpentRefreshToken.session_id.in_(expired))
+        .execution_options(synchronize_session=False)
+    )
+    result = await db.execute(
+        delete(LoginSession)
+        .where(LoginSession.expires_at < now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount  # type: ignore[attr-defined]
