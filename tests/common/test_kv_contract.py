@@ -70,6 +70,16 @@ async def test_get_set(kv: KeyValueStore) -> None:
     assert await kv.get("empty") == ""
 
 
+async def test_get_many_reads_each_key_in_order(kv: KeyValueStore) -> None:
+    await kv.set("a", "1")
+    await kv.set("c", "3")
+    await kv.set("gone", "x", ttl_seconds=TTL)
+    assert await kv.get_many("c", "missing", "a", "c") == ["3", None, "1", "3"]
+    assert await kv.get_many() == []
+    await asyncio.sleep(PAST_TTL)
+    assert await kv.get_many("gone", "a") == [None, "1"]
+
+
 async def test_set_with_ttl_expires(kv: KeyValueStore) -> None:
     await kv.set("short", "v", ttl_seconds=TTL)
     assert await kv.get("short") == "v"

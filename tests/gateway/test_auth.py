@@ -103,10 +103,11 @@ async def test_revoked_user_is_401(
 async def test_revocation_store_down_is_503(
     client: httpx.AsyncClient, tokens: Tokens, kv: InMemoryKeyValueStore, monkeypatch
 ) -> None:
-    async def broken(key: str) -> str | None:
+    async def broken(*keys: str) -> str | None:
         raise ConnectionError("kv down")
 
-    monkeypatch.setattr(kv, "get", broken)
+    for read in ("get", "get_many"):  # whichever read the check uses
+        monkeypatch.setattr(kv, read, broken)
     assert_json_error(
         await client.get("/api/video/", headers=bearer(tokens.user())), 503, detail=True
     )

@@ -68,6 +68,10 @@ class InMemoryKeyValueStore:
         entry = self._live(key, self._clock())
         return None if entry is None else entry[0]
 
+    async def get_many(self, *keys: str) -> list[str | None]:
+        now = self._clock()
+        return [None if (entry := self._live(key, now)) is None else entry[0] for key in keys]
+
     async def set(self, key: str, value: str, *, ttl_seconds: float | None = None) -> None:
         now = self._clock()
         if ttl_seconds is not None and ttl_seconds <= 0:

@@ -14,6 +14,9 @@ class KeyValueStore(Protocol):
 
     async def get(self, key: str) -> str | None: ...
 
+    async def get_many(self, *keys: str) -> list[str | None]:
+        """The value of each key, in order, in one round trip (None for a missing one)."""
+
     async def set(self, key: str, value: str, *, ttl_seconds: float | None = None) -> None: ...
 
     async def set_if_absent(

@@ -50,6 +50,11 @@ class RedisKeyValueStore:
         # decode_responses=True: the client answers str, though its stubs also allow bytes
         return cast("str | None", await self._redis.get(self._k(key)))
 
+    async def get_many(self, *keys: str) -> list[str | None]:
+        if not keys:
+            return []
+        return cast("list[str | None]", await self._redis.mget([self._k(k) for k in keys]))
+
     async def set(self, key: str, value: str, *, ttl_seconds: float | None = None) -> None:
         if ttl_seconds is not None and ttl_seconds <= 0:
             # already expired (e.g. a TTL computed from a past deadline): nothing to keep
