@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.storage.port import COMPOSE_MIN_PART
+
 GIB = 1024**3
 MIB = 1024**2
 MB = 1000**2
@@ -33,9 +35,9 @@ class CatalogSettings(BaseSettings):
     tus_expiry_seconds: float = Field(default=24 * 3600, gt=0)
     """A resumable (tus) upload that received no bytes for this long expires: 404, and the
     periodic clean-up removes its parts and row."""
-    tus_part_bytes: int = Field(default=8 * MIB, ge=5 * MIB)
-    """Bytes of a resumable upload's part: the most one PATCH holds in memory. S3 composes
-    parts of at least 5 MiB."""
+    tus_part_bytes: int = Field(default=8 * MIB, ge=COMPOSE_MIN_PART)
+    """Bytes of a resumable upload's part: the most one PATCH holds in memory. The store
+    composes parts of at least `COMPOSE_MIN_PART` (S3's 5 MiB)."""
     tus_lease_seconds: float = Field(default=30.0, gt=0)
     """How long a PATCH owns its upload without storing anything (a dead catalog's lease
     runs out after this); a live PATCH renews it."""

@@ -37,8 +37,9 @@ _EVENT_STREAM: dict[int | str, dict[str, Any]] = {
             "Server-sent events. First one `event: video` per video (`data:` an AdminVideo as "
             "JSON, newest first), then `event: video` whenever a video changes (status, "
             'progress, error, renditions, title, ...) and `event: deleted` (`data: {"id": N}`) '
-            "when one is removed, within a second; a `: keep-alive` comment every 15 s when "
-            "nothing happens. The server ends the stream after a few minutes (and the browser's "
+            "when one is removed, within a second; a `: keep-alive` comment every "
+            "`ADMIN_EVENTS_KEEPALIVE_SECONDS` (15 s by default) when nothing happens. The server "
+            "ends the stream after a few minutes (and the browser's "
             "EventSource reconnects after the `retry:` delay, to a new snapshot)."
         ),
         "content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
