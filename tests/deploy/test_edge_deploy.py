@@ -20,8 +20,7 @@ import pytest
 import yaml
 
 from stack.edge import EdgeUnavailable, find_nginx, render
-from tests.deploy.test_images import parse, problems
-from tests.deploy.test_manifests import (
+from tests.support.deploy import (
     COMPOSE_FILE,
     CONFIGMAP,
     K8S,
@@ -32,6 +31,8 @@ from tests.deploy.test_manifests import (
     host_port,
     kustomize_command,
     listening_port,
+    parse,
+    problems,
 )
 from tests.support.services import skip_or_fail
 

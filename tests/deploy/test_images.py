@@ -7,6 +7,9 @@ release (`postgres:16.15-trixie`, never `latest`, `16` or no tag), carry a well-
 (`image:tag@sha256:<64 hex>`), come from no repository known to be gone, and one image is
 pinned to one reference everywhere, so a bump cannot miss a copy. docs/operations.md says where
 each image comes from and how to bump it. Videoflix's own images are built here, not pulled.
+
+The parser and the check itself (`parse`, `problems`) and its knobs (`GONE`, `RELEASE_PARTS`,
+`WITHOUT_DIGEST`) are in tests/support/deploy.py, shared with tests/deploy/test_edge_deploy.py.
 """
 
 from __future__ import annotations
@@ -15,88 +18,24 @@ import ast
 import re
 import subprocess
 from collections import defaultdict
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
 import yaml
 
-from tests.deploy.test_manifests import (
+from tests.support.deploy import (
     APP_IMAGES,
     COMPOSE_FILE,
     DOCKERFILE,
+    GONE,
     K8S,
     ROOT,
     compose_command,
     kustomizations,
     kustomize_command,
+    parse,
+    problems,
 )
-
-GONE = {
-    "docker.io/minio/minio": "deleted from Docker Hub (September 2026): use quay.io/minio/minio",
-    "docker.io/minio/mc": "deleted from Docker Hub (September 2026): use quay.io/minio/mc",
-}
-"""Repositories that no longer serve their images, and where the same images are served."""
-
-RELEASE_PARTS = {"docker.io/library/postgres": 2}
-"""How many numbers make an exact release where that is not major.minor.patch (PostgreSQL's
-releases since 10 are major.minor: 16 is a series, 16.15 a release)."""
-
-WITHOUT_DIGEST: frozenset[str] = frozenset()
-"""Repositories for which no trustworthy public source gives a digest (docs/operations.md)."""
-
-VERSION = re.compile(r"^v?(?P<numbers>\d+(?:\.\d+)*)(?P<variant>-[0-9A-Za-z][0-9A-Za-z.-]*)?$")
-MINIO_RELEASE = re.compile(r"^RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$")  # MinIO's release names
-PRERELEASE = re.compile(r"(?:^|[.-])(?:rc|alpha|beta|dev|nightly|snapshot)\d*(?:$|[.-])", re.I)
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class Image:
-    repository: str  # fully qualified: docker.io/library/postgres, quay.io/minio/minio
-    tag: str | None
-    digest: str | None
-
-
-def parse(reference: str) -> Image:
-    """`[registry/]path[:tag][@digest]`, the way Docker reads it (docker.io, library/)."""
-    name, _, digest = reference.partition("@")
-    tag = None
-    if ":" in name.rsplit("/", 1)[-1]:
-        name, tag = name.rsplit(":", 1)
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, rest
-    else:
-        registry, path = "docker.io", name
-    if registry in ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"):
-        registry = "docker.io"
-    if registry == "docker.io" and "/" not in path:
-        path = f"library/{path}"
-    return Image(f"{registry}/{path}", tag or None, digest or None)
-
-
-def problems(reference: str) -> list[str]:
-    """What keeps `reference` from naming one image that exists and stays put."""
-    image = parse(reference)
-    found = []
-    if image.repository in GONE:
-        found.append(GONE[image.repository])
-    if image.tag is None:
-        found.append("no tag: whatever `latest` is that day")
-    elif not MINIO_RELEASE.match(image.tag):
-        version = VERSION.match(image.tag)
-        wanted = RELEASE_PARTS.get(image.repository, 3)
-        if version is None or len(version["numbers"].split(".")) < wanted:
-            found.append(f"floating tag {image.tag!r}: not an exact release ({wanted} numbers)")
-        elif PRERELEASE.search(image.tag):
-            found.append(f"pre-release tag {image.tag!r}")
-    if image.digest is None:
-        if image.repository not in WITHOUT_DIGEST:
-            found.append("no digest (@sha256:...)")
-    elif not DIGEST.match(image.digest):
-        found.append(f"malformed digest {image.digest!r}")
-    return found
 
 
 def is_ours(reference: str) -> bool:

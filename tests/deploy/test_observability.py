@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from common import metrics
-from tests.deploy.test_manifests import ROOT, compose, environment, objects, services
+from tests.support.deploy import ROOT, compose, environment, objects, services
 from tests.support.services import skip_or_fail
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"

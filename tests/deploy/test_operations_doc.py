@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings
 from catalog.config import CatalogSettings
 from common.config import Settings
 from stack.__main__ import StackSettings
-from tests.deploy.test_manifests import app_services
+from tests.support.deploy import app_services
 from transcoder.config import TranscoderSettings
 
 ROOT = Path(__file__).resolve().parents[2]
