@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.identity.test_auth_contract import (
+from tests.support.accounts import (
     PASSWORD,
     activated_user,
     csrf_header,

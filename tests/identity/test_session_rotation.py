@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select, update
 
 from identity.models import LoginSession, SpentRefreshToken, User, utcnow
-from tests.identity.test_auth_contract import PASSWORD, csrf_header, flags, logged_in
+from tests.support.accounts import PASSWORD, csrf_header, flags, logged_in
 from tests.support.platform import Platform
 
 
