@@ -12,24 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.allinone import allinone as running_allinone
+from tests.support.allinone import allinone_with_login_limit
 from tests.support.http import assert_json_error
 
 LOGIN = {"email": "nobody@example.com", "password": "not-the-password"}
-
-
-def allinone(workdir: Path, **env: str) -> contextlib.AbstractContextManager[str]:
-    """`make dev` on a free loopback port (tests/support/allinone.py), with the per-address
-    login limit these tests watch."""
-    limits = {
-        "RATE_LIMIT_LOGIN": "10",
-        "RATE_LIMIT_WINDOW_SECONDS": "60",
-        # the per-account limit on failed logins would bite first (its own tests are in
-        # tests/identity): out of the way, the per-address limit is what these tests watch
-        "RATE_LIMIT_LOGIN_FAILURES": "1000",
-        "RATE_LIMIT_LOGIN_FAILURES_ACCOUNT": "1000",
-    }
-    return running_allinone(workdir, **{**limits, **env})
 
 
 def login_statuses(url: str, headers: list[dict[str, str]]) -> list[httpx.Response]:
@@ -44,7 +30,7 @@ def assert_429(response: httpx.Response) -> None:
 
 
 def test_forwarded_headers_from_loopback_are_not_believed_by_default(tmp_path: Path) -> None:
-    with allinone(tmp_path) as url:
+    with allinone_with_login_limit(tmp_path) as url:
         responses = login_statuses(
             url,
             [
@@ -73,7 +59,7 @@ def test_forwarded_headers_from_loopback_are_not_believed_by_default(tmp_path: P
 
 
 def test_forwarded_for_from_a_listed_peer_is_the_client_address(tmp_path: Path) -> None:
-    with allinone(tmp_path, FORWARDED_ALLOW_IPS="127.0.0.1") as url:
+    with allinone_with_login_limit(tmp_path, FORWARDED_ALLOW_IPS="127.0.0.1") as url:
         spread = login_statuses(url, [{"X-Forwarded-For": f"198.51.100.{i}"} for i in range(11)])
         assert 429 not in [r.status_code for r in spread]  # eleven clients, one attempt each
         same = login_statuses(url, [{"X-Forwarded-For": "203.0.113.7"}] * 11)

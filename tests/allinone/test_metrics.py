@@ -13,8 +13,8 @@ import pytest
 
 from common import metrics
 from common.events import Envelope
-from tests.allinone.test_forwarded_for import allinone
 from tests.support import media
+from tests.support.allinone import allinone_with_login_limit
 from tests.support.http import free_port
 from tests.support.metrics import Samples, names, scrape, total
 from tests.support.platform import BASE_URL, ORIGIN, Platform
@@ -168,7 +168,7 @@ async def test_a_journey_moves_every_metric(
 
 def test_python_m_allinone_serves_metrics_on_a_port_of_their_own(tmp_path: Path) -> None:
     port = free_port()
-    with allinone(tmp_path, METRICS_PORT=str(port)) as url:
+    with allinone_with_login_limit(tmp_path, METRICS_PORT=str(port)) as url:
         assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
         assert httpx.get(f"{url}/api/video/", timeout=10).status_code in {401, 403}
         assert httpx.get(f"{url}/metrics", timeout=10).status_code == 404

@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from catalog.config import CatalogSettings
-from tests.allinone.test_forwarded_for import allinone
+from tests.support.allinone import allinone_with_login_limit
 from tests.support.http import assert_json_error
 from tests.support.media import pattern
 from tests.support.platform import BASE_URL, ORIGIN, Platform
@@ -120,7 +120,9 @@ def cut_patch(base: str, path: str, token: str, body: bytes, declared: int) -> N
 def test_a_dropped_connection_resumes_from_the_servers_offset(tmp_path: Path) -> None:
     data = pattern(12 * MiB + 5, seed=9)
     sent = 7 * MiB + 12345  # past the first 8 MiB part's middle: a part-less tail
-    with allinone(tmp_path, ADMIN_EMAIL=ADMIN_EMAIL, ADMIN_PASSWORD=ADMIN_PASSWORD) as base:
+    with allinone_with_login_limit(
+        tmp_path, ADMIN_EMAIL=ADMIN_EMAIL, ADMIN_PASSWORD=ADMIN_PASSWORD
+    ) as base:
         with httpx.Client(base_url=base, timeout=30) as client:
             login = client.post(
                 "/api/login/", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}

@@ -91,3 +91,21 @@ def allinone(workdir: Path, **env: str) -> Iterator[str]:
     """`allinone_process`, for a test that only needs its base URL."""
     with allinone_process(workdir, **env) as running:
         yield running.url
+
+
+LOGIN_LIMITS = {
+    "RATE_LIMIT_LOGIN": "10",
+    "RATE_LIMIT_WINDOW_SECONDS": "60",
+    # the per-account limit on failed logins would bite first (its own tests are in
+    # tests/identity): out of the way, the per-address limit is what the forwarded-address
+    # tests (tests/allinone/test_forwarded_for.py) watch
+    "RATE_LIMIT_LOGIN_FAILURES": "1000",
+    "RATE_LIMIT_LOGIN_FAILURES_ACCOUNT": "1000",
+}
+
+
+def allinone_with_login_limit(workdir: Path, **env: str) -> contextlib.AbstractContextManager[str]:
+    """`allinone` (`make dev` on a free loopback port) with the per-address login limit at
+    10 a minute and the per-account limits on failed logins out of the way (`LOGIN_LIMITS`);
+    `env` overrides them too."""
+    return allinone(workdir, **{**LOGIN_LIMITS, **env})
