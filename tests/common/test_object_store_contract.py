@@ -12,7 +12,6 @@ import os
 import sys
 import tracemalloc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from common.storage import ObjectNotFound, ObjectStore
 from common.storage.local import LocalObjectStore
 from common.storage.port import ObjectTooLarge
 from tests.support.media import pattern
+from tests.support.stores import Target, store, target
 from tests.support.waiting import eventually
 
 KiB = 1024
@@ -29,43 +29,7 @@ MiB = 1024 * KiB
 CHUNK = 64 * KiB
 M3U8 = "application/vnd.apple.mpegurl"
 
-
-@dataclass(frozen=True)
-class Target:
-    kind: str
-    root: Path | None = None
-    s3: object | None = None  # tests.support.services.S3Target
-
-
-@pytest.fixture(params=["local", "s3"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    if request.param == "s3":
-        return Target("s3", s3=request.getfixturevalue("s3_target"))
-    return Target("local", root=tmp_path / "objects")
-
-
-@pytest.fixture
-async def store(target: Target) -> AsyncIterator[ObjectStore]:
-    adapter: ObjectStore
-    if target.kind == "s3":
-        from common.storage.s3 import S3ObjectStore
-
-        t = target.s3
-        adapter = S3ObjectStore(
-            endpoint=t.endpoint,  # type: ignore[attr-defined]
-            access_key=t.access_key,  # type: ignore[attr-defined]
-            secret_key=t.secret_key,  # type: ignore[attr-defined]
-            bucket=t.bucket,  # type: ignore[attr-defined]
-            secure=False,
-        )
-    else:
-        assert target.root is not None
-        adapter = LocalObjectStore(target.root)
-    await adapter.start()
-    try:
-        yield adapter
-    finally:
-        await adapter.close()
+__all__ = ["store", "target"]  # the fixtures, parametrised over both adapters
 
 
 async def chunked(

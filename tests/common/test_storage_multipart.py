@@ -1,4 +1,4 @@
-"""`ObjectStore.compose`, run against both adapters (the fixtures of the contract tests): the
+"""`ObjectStore.compose`, run against both adapters (the fixtures of tests/support/stores.py): the
 concatenation of parts of at least `COMPOSE_MIN_PART` bytes (the last one any size), the same
 refusals on both, and nothing stored when a source is missing."""
 
@@ -10,10 +10,10 @@ import pytest
 
 from common.storage import ObjectNotFound, ObjectStore
 from common.storage.port import COMPOSE_MIN_PART
-from tests.common.test_object_store_contract import store, target
 from tests.support.media import pattern
+from tests.support.stores import store, target
 
-__all__ = ["store", "target"]  # the contract's fixtures, parametrised over both adapters
+__all__ = ["store", "target"]  # the fixtures, parametrised over both adapters
 
 
 async def test_compose_concatenates_in_order(store: ObjectStore) -> None:
