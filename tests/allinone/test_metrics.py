@@ -14,6 +14,7 @@ import pytest
 from common import metrics
 from common.events import Envelope
 from tests.support import media
+from tests.support.accounts import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support.allinone import allinone_with_login_limit
 from tests.support.http import free_port
 from tests.support.metrics import Samples, names, scrape, total
@@ -115,7 +116,7 @@ async def test_a_journey_moves_every_metric(
     with listener() as url:
         before = await scrape(url)
         user = await sign_up(platform, "viewer@example.com")
-        admin = await logged_in(platform, "admin@example.com", "adminpassword")
+        admin = await logged_in(platform, ADMIN_EMAIL, ADMIN_PASSWORD)
         video_id = await upload_and_wait(admin, source)
         await play(user, video_id)
         # a job no transcoder can take is parked at once (and so counted)

@@ -21,6 +21,7 @@ from catalog.models import Video
 from catalog.schemas import admin_video
 from common.db import Database, prepare_sqlite_file
 from common.migrations import alembic_config, upgrade
+from tests.support.accounts import admin_login
 from tests.support.media import make_clip, require_system_ffmpeg
 from tests.support.platform import BASE_URL, ORIGIN, Platform
 from tests.support.tus import create, patch
@@ -34,10 +35,7 @@ async def admin(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=platform.client._transport, base_url=BASE_URL, headers={"Origin": ORIGIN}
     ) as client:
-        login = await client.post(
-            "/api/login/", json={"email": "admin@example.com", "password": "adminpassword"}
-        )
-        assert login.status_code == 200, login.text
+        login = await admin_login(client)
         client.headers["Authorization"] = f"Bearer {login.cookies['access_token']}"
         client.cookies.clear()  # a Bearer token needs no CSRF header; cookies would
         yield client

@@ -12,6 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from catalog.config import CatalogSettings
+from tests.support.accounts import ADMIN_EMAIL, ADMIN_PASSWORD, admin_login
 from tests.support.allinone import allinone_with_login_limit
 from tests.support.http import assert_json_error
 from tests.support.media import pattern
@@ -19,7 +20,6 @@ from tests.support.platform import BASE_URL, ORIGIN, Platform
 from tests.support.tus import MiB, create, head, metadata, patch
 from tests.support.waiting import eventually_blocking
 
-ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "adminpassword"
 FIELDS = {"filename": "talk.mp4", "filetype": "video/mp4", "title": "Talk", "category": "Talks"}
 
 
@@ -30,10 +30,7 @@ async def test_an_upload_through_the_gateway_with_a_cookie_session(
         transport=platform.client._transport, base_url=BASE_URL, headers={"Origin": ORIGIN}
     )
     async with client:
-        login = await client.post(
-            "/api/login/", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        )
-        assert login.status_code == 200, login.text
+        await admin_login(client)
         data = pattern(6 * MiB + 321)
         assert_json_error(await create(client, len(data), **FIELDS), 403, detail=True)  # no CSRF
         csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
@@ -70,10 +67,7 @@ async def test_the_gateways_own_answers_on_tus_routes_speak_tus(platform: Platfo
         assert wrong_method.headers["tus-resumable"] == "1.0.0"
         assert wrong_method.headers["allow"] == "DELETE, HEAD, PATCH"
 
-        login = await client.post(
-            "/api/login/", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        )
-        assert login.status_code == 200, login.text
+        await admin_login(client)
         discovery = await client.options("/api/admin/uploads")
         assert discovery.status_code == 204, discovery.text
         assert discovery.headers["tus-version"] == "1.0.0"

@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 
 from tests.support.accounts import (
+    ADMIN_EMAIL,
     PASSWORD,
     activated_user,
+    admin_session,
     csrf_header,
     logged_in,
     register,
@@ -16,17 +18,12 @@ from tests.support.accounts import (
 from tests.support.http import assert_json_error
 from tests.support.platform import Platform
 
-ADMIN_EMAIL = "admin@example.com"
 USERS = "/api/admin/users/"
 FIELDS = {"id", "email", "is_admin", "activated", "is_active", "created_at", "last_login"}
 
 
 async def admin(platform: Platform) -> httpx.AsyncClient:
-    client = platform.new_client()
-    response = await client.post(
-        "/api/login/", json={"email": ADMIN_EMAIL, "password": "adminpassword"}
-    )
-    assert response.status_code == 200, response.text
+    client = await admin_session(platform)
     client.headers.update(csrf_header(client))
     return client
 

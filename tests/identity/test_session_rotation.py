@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select, update
 
 from identity.models import LoginSession, SpentRefreshToken, User, utcnow
-from tests.support.accounts import PASSWORD, csrf_header, flags, logged_in
+from tests.support.accounts import PASSWORD, admin_session, csrf_header, flags, logged_in
 from tests.support.platform import Platform
 
 
@@ -106,11 +106,7 @@ async def test_the_csrftoken_of_another_session_does_not_pass(platform: Platform
 
 
 async def test_admin_writes_refuse_a_planted_csrftoken(platform: Platform) -> None:
-    admin = platform.new_client()
-    login = await admin.post(
-        "/api/login/", json={"email": "admin@example.com", "password": "adminpassword"}
-    )
-    assert login.status_code == 200
+    admin = await admin_session(platform)
     real = admin.cookies["csrftoken"]
     admin.cookies.set("csrftoken", "planted", domain="127.0.0.1")
     planted = await admin.patch(
