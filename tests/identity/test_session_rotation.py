@@ -1,5 +1,6 @@
 """Sessions: the refresh token rotates on every refresh (with a renewed csrftoken), a rotated
-refresh token that comes back revokes its whole session (OWASP's reuse detection), and the
+refresh token that comes back revokes its whole session (OWASP's reuse detection; past the
+grace for a concurrent refresh, tests/identity/test_refresh_grace.py), and the
 csrftoken is bound to its session, so a planted `csrftoken` with a matching header is refused.
 """
 
@@ -11,7 +12,14 @@ import httpx
 from sqlalchemy import select, update
 
 from identity.models import LoginSession, SpentRefreshToken, User, utcnow
-from tests.support.accounts import PASSWORD, admin_session, csrf_header, flags, logged_in
+from tests.support.accounts import (
+    PASSWORD,
+    admin_session,
+    csrf_header,
+    flags,
+    logged_in,
+    past_the_grace,
+)
 from tests.support.platform import Platform
 
 
@@ -50,6 +58,7 @@ async def test_a_rotated_refresh_token_coming_back_revokes_the_session(
     owner = await logged_in(platform, "sam@example.com")
     stolen = owner.cookies["refresh_token"]
     assert (await owner.post("/api/token/refresh/")).status_code == 200
+    await past_the_grace(platform, "sam@example.com")
 
     thief = jar(platform, refresh_token=stolen)
     assert (await thief.post("/api/token/refresh/")).status_code == 401
@@ -70,6 +79,7 @@ async def test_the_owner_coming_back_after_a_thief_refreshed_revokes_the_thief_t
     thief = jar(platform, refresh_token=owner.cookies["refresh_token"])
     assert (await thief.post("/api/token/refresh/")).status_code == 200
     assert (await thief.get("/api/video/")).status_code == 200
+    await past_the_grace(platform, "tess@example.com")
 
     assert (await owner.post("/api/token/refresh/")).status_code == 401  # reuse: all revoked
     assert (await thief.post("/api/token/refresh/")).status_code == 401
@@ -153,6 +163,7 @@ async def test_expired_sessions_are_pruned_with_their_spent_tokens(platform: Pla
         assert len((await db.scalars(select(SpentRefreshToken))).all()) == 1  # vic's
     assert (await old.post("/api/token/refresh/")).status_code == 401
 
+    await past_the_grace(platform, "vic@example.com")
     thief = jar(platform, refresh_token=live_spent)  # the live session's spent token still
     assert (await thief.post("/api/token/refresh/")).status_code == 401
     assert (await live.post("/api/token/refresh/")).status_code == 401  # ... revokes it

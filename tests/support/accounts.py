@@ -5,8 +5,12 @@ account the platform starts with (`ADMIN_EMAIL`, `ADMIN_PASSWORD`), logged in.""
 
 from __future__ import annotations
 
-import httpx
+from datetime import timedelta
 
+import httpx
+from sqlalchemy import select
+
+from identity.models import LoginSession, SpentRefreshToken, User
 from tests.support.platform import Platform
 
 PASSWORD = "correct horse battery"
@@ -72,3 +76,33 @@ async def admin_session(platform: Platform) -> httpx.AsyncClient:
     client = platform.new_client()
     await admin_login(client)
     return client
+
+
+async def age_refreshes(platform: Platform, email: str, seconds: float) -> None:
+    """Move the user's refreshes `seconds` into the past, as if they had happened that long
+    ago: past `REFRESH_REUSE_GRACE_SECONDS`, a spent refresh token coming back is reuse."""
+    accounts = platform.service("identity").state.accounts
+    back = timedelta(seconds=seconds)
+    async with accounts.sessionmaker() as db:
+        user_id = await db.scalar(select(User.id).where(User.email == email))
+        sessions = (
+            await db.scalars(select(LoginSession).where(LoginSession.user_id == user_id))
+        ).all()
+        spent = (
+            await db.scalars(
+                select(SpentRefreshToken).where(
+                    SpentRefreshToken.session_id.in_([s.id for s in sessions])
+                )
+            )
+        ).all()
+        for session in sessions:  # in Python: SQLite keeps these times as text
+            if session.last_refreshed_at is not None:
+                session.last_refreshed_at -= back
+        for token in spent:
+            token.spent_at -= back
+        await db.commit()
+
+
+async def past_the_grace(platform: Platform, email: str) -> None:
+    """The user's refreshes aged just past the reuse grace."""
+    await age_refreshes(platform, email, platform.settings.refresh_reuse_grace_seconds + 1)

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     admin_password: str = DEFAULT_ADMIN_PASSWORD
     access_token_minutes: int = Field(default=60, ge=30)
     refresh_token_days: int = Field(default=7, ge=1)
+    refresh_reuse_grace_seconds: float = Field(default=10.0, ge=0, le=60)
     activation_token_hours: int = Field(default=72, ge=1)
     reset_token_hours: int = Field(default=24, ge=1, le=24)
     cookie_secure: bool = False

@@ -71,6 +71,9 @@ async def login(
 
 
 def _set_session_cookies(response: Response, settings: Settings, issued: IssuedSession) -> None:
+    if issued.refresh_token is None:  # a concurrent refresh: its twin set the other two
+        cookies.set_access_cookie(response, settings, issued.access_token)
+        return
     cookies.set_session_cookies(
         response,
         settings,

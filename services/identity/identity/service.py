@@ -55,7 +55,7 @@ class IssuedSession:
 
     user: User
     access_token: str
-    refresh_token: str
+    refresh_token: str | None  # None: the caller keeps the one it has (a concurrent refresh)
     csrf_token: str
     refresh_seconds: int
 
@@ -208,20 +208,26 @@ class AccountService:
 
     async def refresh(self, refresh_token: str) -> IssuedSession:
         """Rotate: a new access token and a new refresh token for a live session. A refresh
-        token that was rotated away revokes its whole session (identity.sessions)."""
+        token that was rotated away revokes its whole session, unless a concurrent refresh
+        spent it, which gets an access token only (identity.sessions)."""
+        grace = timedelta(seconds=self.settings.refresh_reuse_grace_seconds)
         async with self.sessionmaker() as db:
             found = await sessions.find(db, refresh_token)
             if found is None:
                 raise InvalidRefreshToken
             session = found.session
-            if found.spent:
+            if found.spent and not sessions.within_grace(found, grace):
                 await self._revoke_reused(db, session)
                 raise InvalidRefreshToken
             user = await db.get(User, session.user_id)
             if not sessions.is_live(session) or user is None or not _may_log_in(user):
                 raise InvalidRefreshToken
+            if found.spent:  # its twin's refresh rotated it a moment ago
+                return self._issue(user, session, None)
             new_token = await sessions.rotate(db, session, refresh_token)
-            if new_token is None:  # a concurrent refresh with this very token won
+            if new_token is None:  # a concurrent refresh with this very token won just now
+                if grace:
+                    return self._issue(user, session, None)
                 await self._revoke_reused(db, session)
                 raise InvalidRefreshToken
             await db.commit()
@@ -264,7 +270,7 @@ class AccountService:
     async def _revoke_access(self, session_id: str) -> None:
         await revocation.revoke_session(self.kv, session_id, ttl_seconds=self.access_seconds + 60)
 
-    def _issue(self, user: User, session: LoginSession, refresh_token: str) -> IssuedSession:
+    def _issue(self, user: User, session: LoginSession, refresh_token: str | None) -> IssuedSession:
         csrf_token = csrf.csrf_token(self.csrf_key, session.id)
         access = self.signer.issue(
             user_id=user.id,

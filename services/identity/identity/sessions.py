@@ -2,9 +2,11 @@
 
 A refresh replaces the session's refresh token and remembers the old one's hash as spent. A
 spent token that comes back means two holders (the owner and a thief, in whichever order):
-the whole session is revoked (OWASP's refresh-token rotation with reuse detection). There is
-no grace period: two refreshes racing with one token count as reuse too, because the server
-cannot tell that race from a thief's; the owner then logs in again.
+the whole session is revoked (OWASP's refresh-token rotation with reuse detection). But for
+one case: the token the latest refresh spent, back within `REFRESH_REUSE_GRACE_SECONDS`, is
+taken for two tabs of one browser refreshing at once (they share the cookies): it gets an
+access token but no refresh token (`within_grace`), and the tab keeps the refresh token its
+twin was given. A thief in that window gets one access token, and no way to refresh it.
 
 A session past its lifetime refreshes nothing, so it and its spent tokens are pruned
 (`prune_expired`); until then a spent token still revokes a live session.
@@ -28,7 +30,11 @@ MAX_TOKEN_LENGTH = 128
 @dataclass(frozen=True)
 class Found:
     session: LoginSession
-    spent: bool  # the token was rotated away: whoever sent it, its session is compromised
+    spent_at: datetime | None = None  # when a refresh rotated this token away
+
+    @property
+    def spent(self) -> bool:
+        return self.spent_at is not None
 
 
 def open_session(user_id: int, lifetime: timedelta) -> tuple[LoginSession, str]:
@@ -50,12 +56,22 @@ async def find(db: AsyncSession, refresh_token: str) -> Found | None:
     token_hash = links.digest(refresh_token)
     session = await db.scalar(select(LoginSession).where(LoginSession.refresh_hash == token_hash))
     if session is not None:
-        return Found(session, spent=False)
+        return Found(session)
     spent = await db.get(SpentRefreshToken, token_hash)
     if spent is None:
         return None
     session = await db.get(LoginSession, spent.session_id)
-    return None if session is None else Found(session, spent=True)
+    return None if session is None else Found(session, spent_at=spent.spent_at)
+
+
+def within_grace(found: Found, grace: timedelta) -> bool:
+    """A spent token that the session's latest refresh spent, less than `grace` ago."""
+    spent_at, session = found.spent_at, found.session
+    return (
+        spent_at is not None
+        and session.last_refreshed_at == spent_at
+        and utcnow() - spent_at < grace
+    )
 
 
 def is_live(session: LoginSession) -> bool:
