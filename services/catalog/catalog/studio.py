@@ -18,11 +18,11 @@ from common.security.principal import require_admin
 EVENTS_PATH = "/api/admin/events/"
 
 
-def get_retries(request: Request) -> Retries:
+async def get_retries(request: Request) -> Retries:
     return request.app.state.retries
 
 
-def get_watcher(request: Request) -> VideoWatcher:
+async def get_watcher(request: Request) -> VideoWatcher:
     return request.app.state.video_watcher
 
 

@@ -67,11 +67,11 @@ def _error(error: ApiError) -> Response:
     return JSONResponse(error.body, status_code=error.status_code, headers=error.headers)
 
 
-def get_resumable(request: Request) -> ResumableUploads:
+async def get_resumable(request: Request) -> ResumableUploads:
     return request.app.state.resumable
 
 
-def require_tus(request: Request) -> None:
+async def require_tus(request: Request) -> None:
     if request.method == "OPTIONS":  # discovery: the one request tus sends without it
         return
     if request.headers.get("tus-resumable") != TUS_VERSION:
@@ -82,7 +82,7 @@ def require_tus(request: Request) -> None:
         )
 
 
-def upload_id_from_path(upload_id: str) -> str:
+async def upload_id_from_path(upload_id: str) -> str:
     if not _UPLOAD_ID.fullmatch(upload_id):
         raise UploadNotFound
     return upload_id

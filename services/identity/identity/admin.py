@@ -22,11 +22,11 @@ MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1
 
 
-def get_user_admin(request: Request) -> UserAdmin:
+async def get_user_admin(request: Request) -> UserAdmin:
     return request.app.state.user_admin
 
 
-def user_id_from_path(user_id: str) -> int:
+async def user_id_from_path(user_id: str) -> int:
     """The `{user_id}` segment as an id; anything else is an unknown user (404), not a
     validation error."""
     if not (user_id.isascii() and user_id.isdigit()) or int(user_id) > MAX_ID:

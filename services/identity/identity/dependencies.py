@@ -1,4 +1,5 @@
-"""FastAPI dependencies of the identity routes."""
+"""FastAPI dependencies of the identity routes; `async def`, as every one must be (see
+tests/allinone/test_dependencies.py: a plain `def` costs a worker-thread hop per request)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from common.config import Settings
 from identity.service import AccountService
 
 
-def get_accounts(request: Request) -> AccountService:
+async def get_accounts(request: Request) -> AccountService:
     return request.app.state.accounts
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_client_address(request: Request) -> str:
+async def get_client_address(request: Request) -> str:
     """The caller's address as the gateway saw it: the gateway replaces any `X-Forwarded-For`
     a client sends with the one address it believes (only the gateway reaches identity, as
     for the identity headers of `common.security.principal`); else the socket peer."""
