@@ -69,12 +69,14 @@ def gateway_factory(
     settings: Settings, ports: Ports, identity_stub: FastAPI, catalog_stub: FastAPI
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[GatewayClient]]:
     """Builds a gateway (lifespan running) and a client for it; keyword arguments override
-    the settings, the upstream transports or the token verifier."""
+    the settings, the upstream transports or the token verifier. `in_process`: the stubs are
+    called directly, as the all-in-one calls identity and catalog, instead of over HTTP."""
 
     @contextlib.asynccontextmanager
     async def factory(
         *,
         upstreams: dict[str, httpx.AsyncBaseTransport] | None = None,
+        in_process: bool = False,
         token_verifier: Any = None,
         client_addr: tuple[str, int] = ("127.0.0.1", 50000),
         **overrides: Any,
@@ -85,10 +87,12 @@ def gateway_factory(
         }
         if upstreams is not None:
             transports = upstreams
+        apps = {"identity": identity_stub, "catalog": catalog_stub} if in_process else None
         app = create_app(
             settings.model_copy(update=overrides),
             ports,
-            upstreams=transports,
+            upstreams=None if in_process else transports,
+            upstream_apps=apps,
             token_verifier=token_verifier,
         )
         async with app.router.lifespan_context(app):
@@ -102,7 +106,11 @@ def gateway_factory(
     return factory
 
 
-@pytest.fixture
-async def client(gateway_factory: Any) -> AsyncIterator[GatewayClient]:
-    async with gateway_factory() as c:
+@pytest.fixture(params=["http", "in-process"])
+async def client(
+    gateway_factory: Any, request: pytest.FixtureRequest
+) -> AsyncIterator[GatewayClient]:
+    """The gateway with its stubs behind an HTTP client, and called in-process: both ways of
+    forwarding answer alike."""
+    async with gateway_factory(in_process=request.param == "in-process") as c:
         yield c

@@ -1,8 +1,8 @@
 """Build every service with one set of ports and serve them behind the gateway.
 
 The only module that imports more than one service. The gateway reaches identity and
-catalog through an in-process streaming ASGI transport instead of the network; the workers (mailer,
-transcoder) run their consumers inside the same event loop.
+catalog in-process (their apps called directly) instead of over the network; the workers
+(mailer, transcoder) run their consumers inside the same event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import identity.app
 import mailer.app
 import transcoder.app
 from common import tracing
-from common.asgi_transport import StreamingASGITransport
 from common.config import Settings
 from common.ports import Ports
 from common.security.keys import signing_keypair
@@ -47,10 +46,7 @@ def build_app(settings: Settings, ports: Ports | None = None) -> FastAPI:
     app = gateway.app.create_app(
         settings,
         ports,
-        upstreams={
-            "identity": StreamingASGITransport(identity_app),
-            "catalog": StreamingASGITransport(catalog_app),
-        },
+        upstream_apps={"identity": identity_app, "catalog": catalog_app},
         token_verifier=TokenVerifier(keys.public_pem),
     )
     services = [identity_app, catalog_app, *workers]

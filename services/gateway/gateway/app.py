@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from common import tracing
+from common.asgi_transport import StreamingASGITransport
 from common.config import Settings
 from common.errors import install_error_handlers
 from common.health import health_router
@@ -36,15 +38,22 @@ def create_app(
     ports: Ports,
     *,
     upstreams: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    upstream_apps: Mapping[str, ASGIApp] | None = None,
     token_verifier: TokenVerifier | None = None,
 ) -> FastAPI:
-    """`upstreams` maps "identity"/"catalog" to a transport (the all-in-one wiring passes
-    ASGI transports); a missing one is reached over the network at its configured URL."""
+    """`upstreams` maps "identity"/"catalog" to a transport, `upstream_apps` to an app in
+    this process (the all-in-one: proxied requests call it directly, the gateway's own calls
+    go through a streaming ASGI transport); a missing one is reached over the network at its
+    configured URL."""
     if token_verifier is None:
         token_verifier = TokenVerifier(verification_key(settings))
-    transports = dict(upstreams or {})
+    apps = dict(upstream_apps or {})
+    transports = {
+        **(upstreams or {}),
+        **{name: StreamingASGITransport(app) for name, app in apps.items()},
+    }
     base_urls = {Upstream.IDENTITY: settings.identity_url, Upstream.CATALOG: settings.catalog_url}
-    proxy = Proxy()
+    proxy = Proxy(apps)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

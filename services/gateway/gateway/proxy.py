@@ -10,46 +10,16 @@ from urllib.parse import quote
 import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import tracing
 from common.config import Settings
 from common.errors import error_response
-from common.security.principal import IDENTITY_HEADERS, Principal
+from common.security.principal import Principal
+from gateway.headers import json_error, needs_json_error, relayed_headers, request_headers
+from gateway.inprocess import InProcessAnswer, upstream_scope
 
 log = logging.getLogger(__name__)
-
-HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "host"}
-)
-# set here from what the gateway itself knows; a client-sent copy is never passed on
-_REPLACED = frozenset(
-    {
-        "content-length",
-        "expect",  # the gateway's own server already answered any 100-continue
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-real-ip",
-        "x-request-id",
-        "traceparent",  # the gateway's own trace context goes on (common.tracing)
-        "tracestate",
-        *IDENTITY_HEADERS,
-    }
-)
-# the gateway's server adds its own
-_RESPONSE_DROPPED = frozenset({"date", "server"})
-# describe the upstream's body, not the JSON that replaces it
-_BODY_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding"})
-
-
-def _is_hop_by_hop(name: str, connection_listed: frozenset[str]) -> bool:
-    return name in HOP_BY_HOP or name.startswith("proxy-") or name in connection_listed
-
-
-def _connection_listed(value: str) -> frozenset[str]:
-    return frozenset(t.strip().lower() for t in value.split(",") if t.strip())
 
 
 def build_client(
@@ -85,8 +55,10 @@ class UpstreamResponse(StreamingResponse):
 
 
 class Proxy:
-    def __init__(self) -> None:
+    def __init__(self, apps: Mapping[str, ASGIApp] | None = None) -> None:
         self.clients: dict[str, httpx.AsyncClient] = {}  # filled by the app's lifespan
+        # upstreams in this process (the all-in-one): requests go to their app directly
+        self.apps: dict[str, ASGIApp] = dict(apps or {})
 
     async def forward(
         self,
@@ -104,13 +76,15 @@ class Proxy:
             or tracing.sane_request_id(request.headers.get("x-request-id"))
             or tracing.new_request_id()
         )
-        content = body if body is not None else (request.stream() if has_body(request) else None)
-        outgoing = httpx.Request(
-            request.method,
-            _upstream_url(client.base_url, request.scope),
-            headers=_request_headers(request, principal, request_id, content is not None),
-            content=content,
-        )
+        url = _upstream_url(client.base_url, request.scope)
+        sends_body = body is not None or has_body(request)
+        headers = request_headers(request, principal, request_id, sends_body)
+        if (app := self.apps.get(upstream)) is not None:
+            streamed = body is None and sends_body
+            scope = upstream_scope(url, request.method, headers, body=body, streamed=streamed)
+            return InProcessAnswer(app, scope, body=body, request_id=request_id, upstream=upstream)
+        content = body if body is not None else (request.stream() if sends_body else None)
+        outgoing = httpx.Request(request.method, url, headers=headers, content=content)
         try:
             answer = await client.send(outgoing, stream=True)
         except ClientDisconnect:
@@ -152,53 +126,9 @@ def _upstream_url(base: httpx.URL, scope: Scope) -> httpx.URL:
     return base.copy_with(raw_path=full)
 
 
-def _request_headers(
-    request: Request, principal: Principal | None, request_id: str, has_body: bool
-) -> list[tuple[bytes, bytes]]:
-    """Raw bytes throughout, so values that are not ASCII (cookies) pass unchanged."""
-    listed = _connection_listed(request.headers.get("connection", ""))
-    headers: list[tuple[bytes, bytes]] = []
-    for raw_name, value in request.headers.raw:
-        name = raw_name.decode("latin-1").lower()
-        # some stacks read `X_Videoflix_User_Id` as `X-Videoflix-User-Id`
-        if not _is_hop_by_hop(name, listed) and name.replace("_", "-") not in _REPLACED:
-            headers.append((raw_name, value))
-    extra: list[tuple[str, str]] = []
-    if has_body and (length := request.headers.get("content-length")) is not None:
-        extra.append(("content-length", length))
-    if principal is not None:
-        extra.extend(principal.headers().items())
-    if request.client is not None:
-        extra.append(("x-forwarded-for", request.client.host))
-    extra.append(("x-forwarded-proto", request.url.scheme))
-    if host := request.headers.get("host"):
-        extra.append(("x-forwarded-host", host))
-    extra.append(("x-request-id", request_id))
-    extra.extend((k, v) for k, v in tracing.headers().items() if k in tracing.TRACE_HEADERS)
-    headers.extend((n.encode(), v.encode()) for n, v in extra)
-    return headers
-
-
 async def _relay(answer: httpx.Response, request_id: str) -> Response:
-    listed = _connection_listed(answer.headers.get("connection", ""))
-    headers = [
-        (name.lower(), value)
-        for name, value in answer.headers.raw
-        if not _is_hop_by_hop(name.lower().decode("latin-1"), listed)
-        and name.lower().decode("latin-1") not in _RESPONSE_DROPPED
-    ]
-    if not any(name == b"x-request-id" for name, _ in headers):
-        headers.append((b"x-request-id", request_id.encode()))
-    if answer.status_code >= 400 and not _is_json(answer.headers):
-        # the contract wants every error as JSON, whatever the upstream sent
+    headers = relayed_headers(answer.headers.raw, request_id)
+    if needs_json_error(answer.status_code, headers):
         await answer.aclose()
-        response = error_response(answer.status_code)
-        kept = [(n, v) for n, v in headers if n not in _BODY_HEADERS]
-        response.raw_headers = [*response.raw_headers, *kept]
-        return response
+        return json_error(answer.status_code, headers)
     return UpstreamResponse(answer, headers)
-
-
-def _is_json(headers: Mapping[str, str]) -> bool:
-    media = headers.get("content-type", "").split(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
