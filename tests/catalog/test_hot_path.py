@@ -168,6 +168,25 @@ async def test_an_object_replaced_while_it_is_read_is_sent_as_opened(catalog: Ca
         opened.file.close()
 
 
+async def test_a_replaced_object_opens_with_its_new_metadata(catalog: Catalog) -> None:
+    """`open_object` remembers a hot object's metadata, by file identity: a new version of
+    the object (a new file) is never described by the old one's size, ETag or type."""
+    key = "hls/1/480p/segment_00001.ts"
+    first = await catalog.store.put_bytes(key, b"a" * 100, "video/MP2T")
+    for _ in range(2):  # the second open is answered from what the first read
+        opened = await catalog.store.open_object(key)
+        opened.file.close()
+        assert opened.info == first
+    second = await catalog.store.put_bytes(key, b"b" * 100, "application/octet-stream")
+    assert second.etag != first.etag
+    opened = await catalog.store.open_object(key)
+    try:
+        assert opened.info == second
+        assert os.pread(opened.file.fileno(), 3, 0) == b"bbb"
+    finally:
+        opened.file.close()
+
+
 async def test_read_at_reads_what_the_cache_lacks_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
