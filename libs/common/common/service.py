@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from common import tracing
 from common.config import Settings
 from common.db import connect_once, is_sqlite
+from common.heap import freeze_after_startup
 from common.httpserver import server_options
 from common.logging import configure_logging
 from common.metrics import serve_metrics
@@ -88,6 +89,7 @@ def main(
     bundle = Ports.from_settings(settings, ports)
     database_url = settings.database_url_for(name) if migrations is not None else ""
     app = owning_ports(create_app(settings, bundle), bundle, database_url=database_url)
+    app = freeze_after_startup(app)  # no collector walk over the whole app under load
     app = tracing.instrument_app(app)  # request id and trace context in, X-Request-ID out
     serve_metrics(settings.metrics_port, args.host, allinone=False)  # its own listener
     uvicorn.run(app, host=args.host, port=port, **server_options(settings))

@@ -8,6 +8,7 @@ import uvicorn
 
 from allinone.app import build_app, embedded_settings
 from common.config import Settings
+from common.heap import freeze_after_startup
 from common.httpserver import server_options
 from common.logging import configure_logging
 from common.metrics import serve_metrics
@@ -39,7 +40,8 @@ def main() -> None:
     configure_logging("allinone", level=settings.log_level, json=False)
     print(banner(settings), flush=True)
     serve_metrics(settings.metrics_port, "127.0.0.1", allinone=True)  # one for the process
-    uvicorn.run(build_app(settings), host=args.host, port=settings.port, **server_options(settings))
+    app = freeze_after_startup(build_app(settings))  # no collector walk over it under load
+    uvicorn.run(app, host=args.host, port=settings.port, **server_options(settings))
 
 
 if __name__ == "__main__":
