@@ -22,12 +22,13 @@ from delivery_report import (
     cpu_bound,
     cpu_line,
     delivery_table,
+    errors,
     goal_table,
     profile_table,
     pyspy_table,
     storm_table,
 )
-from delivery_wrk import WrkResult
+from delivery_wrk import TIMEOUT_SECONDS, WrkResult
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Delivery"
@@ -109,7 +110,22 @@ def limits(f: Figures, verdicts: list[Goal], cores: int) -> list[str]:
                 f"(alone: {cpu_line(s.alone)}); the login loops got "
                 f"{s.logins.get('200', 0)} logins through in {s.login_seconds:g} s."
             )
+    lines += [f"- {where}: {error_cause(run)}" for where, run in f.labelled_runs() if run.errors]
     return lines
+
+
+def error_cause(run: WrkResult) -> str:
+    """What a run's errors were: answers too late for wrk, or failures."""
+    if run.timeouts and not (run.socket_errors or run.status_errors or run.short):
+        wait = run.connections / run.rps if run.rps else float("inf")
+        return (
+            f"{run.timeouts} answers came later than wrk's {TIMEOUT_SECONDS} s time-out; none "
+            "failed (no socket error, error status or short body). With "
+            f"{run.connections} requests in flight at {run.rps:,.0f} requests/s each waits "
+            f"{wait:.1f} s on average (Little's law), and the slowest past the time-out: the "
+            "server is saturated, see its CPU per segment above."
+        )
+    return f"{errors(run)}: failures, not slowness."
 
 
 def section(

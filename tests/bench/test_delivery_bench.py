@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
-from delivery_doc import replace_section, section, why
+from delivery_doc import limits, replace_section, section, why
 from delivery_pyspy import by_package, package, summary
 from delivery_report import (
     ALLINONE,
@@ -226,6 +226,18 @@ def test_a_run_a_client_gave_up_on_misses_zero_errors_and_is_named() -> None:
         False,
         "1 of 6 runs with errors ((c) stack, gateway directly at 64 connections: 2 over 5 s)",
     )
+
+
+def test_what_limits_says_whether_errors_were_late_answers_or_failures() -> None:
+    f = figures()
+    f.runs[GATEWAY][64] = replace(run(45, 4000, 64), timeouts=2)
+    f.runs[ALLINONE][1] = replace(run(400, 4, 1), status_errors=3)
+    lines = limits(f, goals(f), 2)
+    late = next(line for line in lines if line.startswith("- (c) stack, gateway directly at 64"))
+    assert "2 answers came later than wrk's 5 s time-out; none failed" in late
+    assert "each waits 1.4 s on average" in late
+    failed = next(line for line in lines if line.startswith("- (a) all-in-one at 1 "))
+    assert failed.endswith(": 3 non-2xx: failures, not slowness.")
 
 
 def test_a_python_process_at_one_core_is_named_as_the_limit() -> None:
