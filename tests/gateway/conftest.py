@@ -77,6 +77,7 @@ def gateway_factory(
         *,
         upstreams: dict[str, httpx.AsyncBaseTransport] | None = None,
         in_process: bool = False,
+        identity_app: Any = None,
         token_verifier: Any = None,
         client_addr: tuple[str, int] = ("127.0.0.1", 50000),
         **overrides: Any,
@@ -87,7 +88,8 @@ def gateway_factory(
         }
         if upstreams is not None:
             transports = upstreams
-        apps = {"identity": identity_stub, "catalog": catalog_stub} if in_process else None
+        identity = identity_app or identity_stub
+        apps = {"identity": identity, "catalog": catalog_stub} if in_process else None
         app = create_app(
             settings.model_copy(update=overrides),
             ports,

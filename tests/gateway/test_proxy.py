@@ -350,3 +350,13 @@ async def test_uploads_are_not_capped_by_the_json_limit(
     response = await client.post("/api/admin/videos/", content=body, headers=bearer(tokens.admin()))
     assert response.status_code == 200
     assert len(response.json()["body"]) == len(body)
+
+
+async def test_an_in_process_upstream_that_never_answers_is_502(gateway_factory: Any) -> None:
+    """As over HTTP (the transport's "sent no response"): a JSON 502, never an empty reply."""
+
+    async def silent(scope: Any, receive: Any, send: Any) -> None:
+        return None  # an ASGI app that returns without a response
+
+    async with gateway_factory(in_process=True, identity_app=silent) as client:
+        assert_json_error(await client.post("/api/login/", json={}), 502, detail=True)

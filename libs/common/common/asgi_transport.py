@@ -58,6 +58,29 @@ class _Body(httpx.AsyncByteStream):
                 await self._task
 
 
+def http_scope(
+    url: httpx.URL,
+    method: str,
+    headers: list[tuple[bytes, bytes]],
+    client: tuple[str, int] = ("127.0.0.1", 0),
+) -> dict[str, Any]:
+    """The ASGI scope of `method url` with `headers`, as an app behind HTTP would see it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "headers": [(k.lower(), v) for k, v in headers],
+        "scheme": url.scheme,
+        "path": url.path,
+        "raw_path": url.raw_path.split(b"?")[0],
+        "query_string": url.query,
+        "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
+        "client": client,
+        "root_path": "",
+    }
+
+
 class StreamingASGITransport(httpx.AsyncBaseTransport):
     def __init__(self, app: ASGIApp, client: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         self.app = app
@@ -65,21 +88,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
-        url = request.url
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": request.method,
-            "headers": [(k.lower(), v) for k, v in request.headers.raw],
-            "scheme": url.scheme,
-            "path": url.path,
-            "raw_path": url.raw_path.split(b"?")[0],
-            "query_string": url.query,
-            "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
-            "client": self.client,
-            "root_path": "",
-        }
+        scope = http_scope(request.url, request.method, request.headers.raw, self.client)
         body_chunks = request.stream.__aiter__()
         body_done = False
         finished = asyncio.Event()

@@ -17,6 +17,7 @@ import httpx
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.asgi_transport import http_scope
 from common.errors import error_response
 from gateway.headers import json_error, needs_json_error, relayed_headers
 
@@ -40,20 +41,7 @@ def upstream_scope(
         headers.append((b"content-length", str(len(body)).encode()))
     elif streamed and b"content-length" not in names:
         headers.append((b"transfer-encoding", b"chunked"))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "headers": [(name.lower(), value) for name, value in headers],
-        "scheme": url.scheme,
-        "path": url.path,
-        "raw_path": url.raw_path.split(b"?")[0],
-        "query_string": url.query,
-        "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
-        "client": ("127.0.0.1", 0),
-        "root_path": "",
-    }
+    return http_scope(url, method, headers)
 
 
 class InProcessAnswer(Response):
@@ -114,6 +102,10 @@ class InProcessAnswer(Response):
             if started:
                 raise
             log.warning("%s failed before answering", self.upstream, exc_info=True)
+            await error_response(self.failure_status)(scope, receive, send)
+            return
+        if not started:  # the app returned without answering
+            log.warning("%s returned without answering", self.upstream)
             await error_response(self.failure_status)(scope, receive, send)
             return
         # the gateway's line in the request's trail, in its own context (as over HTTP)
